@@ -1,0 +1,161 @@
+"""Load one input (PNG, JPEG, DICOM file or an in-memory array) as a grey uint8 image.
+
+The project's input convention (checked here, at the boundary, once): a 2-D uint8 array,
+0 = black, bone bright (MONOCHROME2), in the file's ORIGINAL pixel grid - nothing is
+resized here, so predictions can be mapped back to exactly these pixels.
+
+Rules per input kind:
+
+- 8-bit PNG/JPEG: kept as is; RGB(A) is converted to grey with OpenCV's BT.601 weights
+  (alpha dropped).
+- 16-bit PNG (grey or RGB): scaled by the image's ACTUAL min..max to 0..255. A PNG has no
+  *BitsStored*: 12-bit radiographs are commonly stored as 16-bit PNGs with values up to
+  4095, and scaling by the full 0..65535 range would make them nearly black. The
+  consequence: a 16-bit PNG's absolute grey level is not preserved (a PNG holding an 8-bit
+  image times 257 loads exactly like the 8-bit image only if it spans 0..255).
+- DICOM: see :mod:`mmadpd.apis.dicom_io` (modality LUT, VOI LUT/window, MONOCHROME1).
+- arrays: 2-D or (H, W, 3) in BGR order (OpenCV's and mmdet's ``DetInferencer``
+  convention); uint8 kept, any other real dtype scaled by its actual min..max.
+
+The file type is decided by the file's signature, not its extension (a ``.png`` that is
+really a JPEG loads); DICOM files without the ``DICM`` preamble are read only when the
+extension is ``.dcm``/``.dicom``. Every failure raises :class:`ImageLoadError` naming the
+file and the problem.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .dicom_io import read_dicom_grey
+from .errors import ImageLoadError
+from .intensity import min_max_range, scale_to_uint8
+
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+JPEG_SIGNATURE = b'\xff\xd8\xff'
+DICOM_MARKER_OFFSET = 128
+DICOM_EXTENSIONS = ('.dcm', '.dicom')
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg') + DICOM_EXTENSIONS
+# trailers after the end marker are legal (camera/PACS padding); look this far back
+_END_MARKER_WINDOW = 4096
+
+
+@dataclass
+class LoadedImage:
+    """One decoded input.
+
+    Attributes:
+        image: (H, W) uint8 grey image in original pixels.
+        path: the file path, or None for an array input.
+        kind: how it was decoded, e.g. ``'png-16bit'``, ``'dicom-MONOCHROME1'``.
+    """
+    image: np.ndarray
+    path: Optional[str]
+    kind: str
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+def is_dicom_bytes(head: bytes) -> bool:
+    """True when ``head`` (the first >= 132 bytes) carries the DICOM file marker."""
+    return head[DICOM_MARKER_OFFSET:DICOM_MARKER_OFFSET + 4] == b'DICM'
+
+
+def read_file_bytes(path: str) -> bytes:
+    """Read a whole file, turning every OS failure into an :class:`ImageLoadError`."""
+    if osp.isdir(path):
+        raise ImageLoadError(path, 'is a directory, not an image file')
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ImageLoadError(path, 'no such file') from None
+    except PermissionError:
+        raise ImageLoadError(path, 'permission denied (file is not readable)') from None
+    except OSError as exc:
+        raise ImageLoadError(path, f'cannot be read ({exc.strerror or exc})') from None
+    if not data:
+        raise ImageLoadError(path, 'empty file (0 bytes)')
+    return data
+
+
+def load_image(path: str) -> LoadedImage:
+    """Load a PNG, JPEG or DICOM file as a grey uint8 image (module docstring)."""
+    path = os.fspath(path)
+    data = read_file_bytes(path)
+    ext = osp.splitext(path)[1].lower()
+    if is_dicom_bytes(data[:DICOM_MARKER_OFFSET + 4]):
+        grey = read_dicom_grey(data, path)
+        return LoadedImage(grey, path, 'dicom')
+    if data.startswith(PNG_SIGNATURE):
+        if data.rfind(b'IEND', max(0, len(data) - _END_MARKER_WINDOW)) < 0:
+            raise ImageLoadError(path, 'truncated PNG file (no IEND chunk at the end)')
+        return _decode_raster(data, path, 'png')
+    if data.startswith(JPEG_SIGNATURE):
+        if data.rfind(b'\xff\xd9', max(0, len(data) - _END_MARKER_WINDOW)) < 0:
+            raise ImageLoadError(path, 'truncated JPEG file (no end-of-image marker)')
+        return _decode_raster(data, path, 'jpeg')
+    if ext in DICOM_EXTENSIONS:
+        # DICOM written without the preamble (old ACR-NEMA style) is still DICOM
+        grey = read_dicom_grey(data, path, force=True)
+        return LoadedImage(grey, path, 'dicom')
+    raise ImageLoadError(path, f'not an image: unrecognised file signature '
+                               f'{data[:8]!r} (expected PNG, JPEG or DICOM)')
+
+
+def _decode_raster(data: bytes, path: str, kind: str) -> LoadedImage:
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.size == 0:
+        raise ImageLoadError(path, f'corrupt {kind.upper()} file (cannot be decoded)')
+    grey, depth = _to_grey(decoded, path)
+    return LoadedImage(grey, path, f'{kind}-{depth}bit')
+
+
+def _to_grey(pixels: np.ndarray, path: str) -> tuple[np.ndarray, int]:
+    """BGR/BGRA/grey, 8/16-bit/float -> (grey uint8, bits per sample)."""
+    import cv2
+
+    bits = 8 * pixels.dtype.itemsize
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim == 3:
+        if pixels.shape[2] not in (3, 4):
+            raise ImageLoadError(path, f'unsupported channel count {pixels.shape[2]}')
+        code = cv2.COLOR_BGRA2GRAY if pixels.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        if pixels.dtype == np.uint8:
+            pixels = cv2.cvtColor(pixels, code)
+        else:  # keep full precision before the range scaling
+            pixels = cv2.cvtColor(pixels.astype(np.float32), code)
+    elif pixels.ndim != 2:
+        raise ImageLoadError(path, f'unsupported image shape {pixels.shape}')
+    if pixels.dtype == np.uint8:
+        return np.ascontiguousarray(pixels), bits
+    if pixels.dtype == np.bool_ or not np.issubdtype(pixels.dtype, np.number) \
+            or np.issubdtype(pixels.dtype, np.complexfloating):
+        raise ImageLoadError(path, f'unsupported pixel type {pixels.dtype}')
+    if not np.isfinite(pixels).all():
+        raise ImageLoadError(path, 'image contains NaN or infinite values')
+    lo, hi = min_max_range(pixels)
+    return scale_to_uint8(pixels, lo, hi), bits
+
+
+def image_from_array(array: np.ndarray, name: str = '<array>') -> LoadedImage:
+    """Wrap an in-memory image (2-D grey or (H, W, 3/4) BGR[A]) as a :class:`LoadedImage`."""
+    array = np.asarray(array)
+    if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
+        raise ImageLoadError(name, f'unsupported array shape {array.shape}, expected '
+                                   f'(H, W) or (H, W, 3)')
+    grey, depth = _to_grey(array, name)
+    return LoadedImage(grey, None, f'array-{array.dtype}')
