@@ -39,6 +39,9 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    # torchrun on a machine without CUDA: gloo group + CPU-safe DDP wrapper
+    from mmadpd.utils import setup_cpu_distributed
+    setup_cpu_distributed(cfg)
     return cfg
 
 

@@ -46,6 +46,7 @@ if mmcv_ok; then
   echo "[install] mmcv $MMCV_VER with compiled ops already installed"
 else
   wheel="$(ls "$WHEEL_DIR"/mmcv-"$MMCV_VER"-*.whl 2>/dev/null | head -n1 || true)"
+  [[ -n "$wheel" ]] && echo "[install] using cached mmcv wheel $wheel"
   if [[ -z "$wheel" && "$FLAVOUR" == "cpu" && "$TORCH_VER" == "2.14.1" && -d "$SHARED" ]]; then
     # A wheel built exactly this way (cp311, torch 2.14.1, CPU ops) is provided on
     # developer and CI machines; it only fits that torch and Python.

@@ -127,6 +127,9 @@ def _to_grey(pixels: np.ndarray, path: str) -> tuple[np.ndarray, int]:
     """BGR/BGRA/grey, 8/16-bit/float -> (grey uint8, bits per sample)."""
     import cv2
 
+    if pixels.dtype == np.bool_ or not np.issubdtype(pixels.dtype, np.number) \
+            or np.issubdtype(pixels.dtype, np.complexfloating):
+        raise ImageLoadError(path, f'unsupported pixel type {pixels.dtype}')
     bits = 8 * pixels.dtype.itemsize
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
@@ -142,9 +145,6 @@ def _to_grey(pixels: np.ndarray, path: str) -> tuple[np.ndarray, int]:
         raise ImageLoadError(path, f'unsupported image shape {pixels.shape}')
     if pixels.dtype == np.uint8:
         return np.ascontiguousarray(pixels), bits
-    if pixels.dtype == np.bool_ or not np.issubdtype(pixels.dtype, np.number) \
-            or np.issubdtype(pixels.dtype, np.complexfloating):
-        raise ImageLoadError(path, f'unsupported pixel type {pixels.dtype}')
     if not np.isfinite(pixels).all():
         raise ImageLoadError(path, 'image contains NaN or infinite values')
     lo, hi = min_max_range(pixels)
@@ -157,5 +157,5 @@ def image_from_array(array: np.ndarray, name: str = '<array>') -> LoadedImage:
     if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
         raise ImageLoadError(name, f'unsupported array shape {array.shape}, expected '
                                    f'(H, W) or (H, W, 3)')
-    grey, depth = _to_grey(array, name)
+    grey, _ = _to_grey(array, name)
     return LoadedImage(grey, None, f'array-{array.dtype}')

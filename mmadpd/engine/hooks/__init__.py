@@ -1,1 +1,3 @@
+from .report_hook import ADPDReportHook
 
+__all__ = ['ADPDReportHook']

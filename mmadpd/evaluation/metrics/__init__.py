@@ -1,1 +1,3 @@
+from .cxr8_metric import CXR8DetectionMetric
 
+__all__ = ['CXR8DetectionMetric']

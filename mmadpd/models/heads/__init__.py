@@ -1,1 +1,4 @@
+from .anatomy_detr_head import AnatomyDETRHead
+from .region_pathology_head import RegionPathologyHead
 
+__all__ = ['AnatomyDETRHead', 'RegionPathologyHead']

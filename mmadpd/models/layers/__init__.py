@@ -1,1 +1,3 @@
+from .pre_ln_decoder_layer import PreLNDecoderLayer
 
+__all__ = ['PreLNDecoderLayer']

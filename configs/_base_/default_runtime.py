@@ -1,0 +1,15 @@
+_base_ = ['mmdet::_base_/default_runtime.py']
+
+custom_imports = dict(imports=['mmadpd'], allow_failed_imports=False)
+default_scope = 'mmdet'
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    # Iteration-based checkpoints; the best one is selected on CXR8 val mAP.
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3,
+                    save_best='cxr8/mAP', rule='greater'))
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
+
+# Same seed -> same initialisation and data order; deterministic=True additionally forces
+# deterministic cuDNN/CUDA kernels (slower).
+randomness = dict(seed=0, deterministic=False)

@@ -1,0 +1,3 @@
+from .adpd_data_preprocessor import ADPDDataPreprocessor
+
+__all__ = ['ADPDDataPreprocessor']

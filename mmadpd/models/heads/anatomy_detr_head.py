@@ -1,0 +1,160 @@
+"""AnatomyDETRHead: one learned query per anatomical region, fixed one-to-one assignment."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+
+from ..vocabulary import resolve_vocabulary
+
+
+def input_shape_of(sample: DetDataSample) -> Tuple[int, int]:
+    """(h, w) of the network input the sample's boxes live in: the padded batch shape set by
+    the data preprocessor, else pad_shape, else img_shape."""
+    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
+        if key in sample.metainfo:
+            h, w = sample.metainfo[key][:2]
+            return int(h), int(w)
+    raise KeyError('data sample has none of batch_input_shape/pad_shape/img_shape in its '
+                   'metainfo; cannot normalise its boxes')
+
+
+@MODELS.register_module()
+class AnatomyDETRHead(BaseModule):
+    """Region detector of ADPD: query i always predicts region i (no Hungarian matching).
+
+    Pipeline: backbone feature map (B, C_in, H, W) -> patch projection Linear(C_in, d) +
+    dropout -> memory (B, H*W, d) with 2-D sine positions -> ``num_layers`` pre-LN decoder
+    layers over N queries (start at zero; a learned query embedding is added before every
+    attention) -> final LayerNorm -> presence logit Linear(d, 1) and box MLP
+    d->d->d->4 (ReLU, dropout between layers, sigmoid).
+
+    Boxes are normalised (cx, cy, w, h) of the network input (the padded batch shape).
+
+    Losses (targets from ``gt_instances``: ``labels`` = region index, ``bboxes`` xyxy
+    network-input pixels): presence BCE over all B*N queries; L1 and GIoU only on the
+    regions present in the ground truth, each summed and divided by the number of present
+    regions in the batch.
+
+    Args:
+        num_regions: N, number of queries/regions.
+        in_channels: channels of the backbone feature map.
+        embed_dims: d.
+        num_layers: decoder layers.
+        layer_cfg: kwargs of :class:`PreLNDecoderLayer` (embed_dims is filled in).
+        proj_dropout: dropout after the patch projection.
+        box_dropout: dropout between the box MLP layers.
+        positional_encoding: config of a mask-based 2-D position encoding returning
+            (B, d, H, W); ``num_feats`` defaults to d / 2.
+        loss_presence, loss_bbox, loss_iou: mmdet loss configs (weights 1, 5, 2).
+        region_names: optional names of the N regions (kept for visualisation), or the
+            name of an :mod:`mmadpd.anatomy` vocabulary such as ``'REGIONS'``.
+    """
+
+    def __init__(self, num_regions: int = 29, in_channels: int = 1024, embed_dims: int = 512,
+                 num_layers: int = 1, layer_cfg: Optional[dict] = None,
+                 proj_dropout: float = 0.3, box_dropout: float = 0.3,
+                 positional_encoding: Optional[dict] = None,
+                 loss_presence: Optional[dict] = None, loss_bbox: Optional[dict] = None,
+                 loss_iou: Optional[dict] = None,
+                 region_names: Optional[Sequence[str]] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        region_names = resolve_vocabulary(region_names, 'AnatomyDETRHead.region_names')
+        if region_names is not None and len(region_names) != num_regions:
+            raise ValueError(f'AnatomyDETRHead: {len(region_names)} region_names for '
+                             f'num_regions={num_regions}')
+        self.num_regions = num_regions
+        self.embed_dims = embed_dims
+        self.region_names = list(region_names) if region_names is not None else None
+        self.input_proj = nn.Linear(in_channels, embed_dims)
+        self.proj_dropout = nn.Dropout(proj_dropout)
+        pe = dict(type='SinePositionalEncoding', num_feats=embed_dims // 2, normalize=True)
+        pe.update(positional_encoding or {})
+        self.positional_encoding = MODELS.build(pe)
+        self.query_embed = nn.Embedding(num_regions, embed_dims)
+        layer = dict(type='PreLNDecoderLayer', num_heads=8, ffn_ratio=4, dropout=0.3,
+                     drop_path=0.2, layer_scale_init=0.1)
+        layer.update(layer_cfg or {})
+        layer['embed_dims'] = embed_dims
+        self.layers = nn.ModuleList(MODELS.build(dict(layer)) for _ in range(num_layers))
+        self.final_norm = nn.LayerNorm(embed_dims)
+        self.presence_fc = nn.Linear(embed_dims, 1)
+        self.box_mlp = nn.Sequential(
+            nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True), nn.Dropout(box_dropout),
+            nn.Linear(embed_dims, embed_dims), nn.ReLU(inplace=True), nn.Dropout(box_dropout),
+            nn.Linear(embed_dims, 4))
+        self.loss_presence = MODELS.build(loss_presence or dict(
+            type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
+        self.loss_bbox = MODELS.build(loss_bbox or dict(type='L1Loss', loss_weight=5.0))
+        self.loss_iou = MODELS.build(loss_iou or dict(type='GIoULoss', loss_weight=2.0))
+
+    def forward(self, feats: Tensor) -> Dict[str, Tensor]:
+        """feats (B, C_in, H, W) -> dict of presence_logits (B, N), boxes (B, N, 4)
+        normalised cxcywh, region_feats (B, N, d)."""
+        b, _, h, w = feats.shape
+        memory = self.proj_dropout(self.input_proj(feats.flatten(2).transpose(1, 2)))
+        no_padding = feats.new_zeros((b, h, w))
+        memory_pos = self.positional_encoding(no_padding).flatten(2).transpose(1, 2)
+        memory_pos = memory_pos.to(memory.dtype)
+        query_pos = self.query_embed.weight[None].expand(b, -1, -1)
+        query = torch.zeros_like(query_pos)
+        for layer in self.layers:
+            query = layer(query, query_pos, memory, memory_pos)
+        region_feats = self.final_norm(query)
+        return dict(presence_logits=self.presence_fc(region_feats).squeeze(-1),
+                    boxes=self.box_mlp(region_feats).sigmoid(),
+                    region_feats=region_feats)
+
+    def get_targets(self, batch_data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
+        """Scatter GT boxes to their region's query.
+
+        Returns dict of ``present`` (B, N) bool and ``boxes`` (B, N, 4) normalised cxcywh
+        (zeros where absent). A region listed twice in one image gets the union box.
+        """
+        present, boxes = [], []
+        for sample in batch_data_samples:
+            gt = sample.gt_instances
+            labels = gt.labels.long()
+            bboxes = torch.as_tensor(gt.bboxes, dtype=torch.float32)
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_regions):
+                raise ValueError(f'AnatomyDETRHead: region label out of range '
+                                 f'0..{self.num_regions - 1} in '
+                                 f'{sample.metainfo.get("img_path", "<unknown image>")}: '
+                                 f'{labels.tolist()}')
+            h, w = input_shape_of(sample)
+            scale = bboxes.new_tensor([w, h, w, h])
+            xyxy = bboxes.new_zeros((self.num_regions, 4))
+            mask = torch.zeros(self.num_regions, dtype=torch.bool, device=bboxes.device)
+            for label, box in zip(labels.tolist(), bboxes / scale):
+                if mask[label]:
+                    box = torch.cat([torch.minimum(xyxy[label, :2], box[:2]),
+                                     torch.maximum(xyxy[label, 2:], box[2:])])
+                xyxy[label], mask[label] = box, True
+            present.append(mask)
+            boxes.append(torch.where(mask[:, None], bbox_xyxy_to_cxcywh(xyxy), xyxy))
+        return dict(present=torch.stack(present), boxes=torch.stack(boxes))
+
+    def loss_by_feat(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]
+                     ) -> Dict[str, Tensor]:
+        """Named loss terms: loss_presence, loss_bbox (L1), loss_giou."""
+        logits = outputs['presence_logits']
+        present = targets['present'].to(logits.device)
+        loss_presence = self.loss_presence(logits.float().reshape(-1),
+                                           present.float().reshape(-1))
+        pred = outputs['boxes'][present].float()
+        target = targets['boxes'].to(pred.device)[present]
+        num = max(int(present.sum()), 1)
+        if pred.numel() == 0:
+            zero = outputs['boxes'].sum() * 0
+            return dict(loss_presence=loss_presence, loss_bbox=zero, loss_giou=zero)
+        loss_bbox = self.loss_bbox(pred, target, avg_factor=num)
+        loss_giou = self.loss_iou(bbox_cxcywh_to_xyxy(pred), bbox_cxcywh_to_xyxy(target),
+                                  avg_factor=num)
+        return dict(loss_presence=loss_presence, loss_bbox=loss_bbox, loss_giou=loss_giou)
