@@ -59,6 +59,7 @@ mil_model = dict(
         in_channels=mil_embed_dims,
         loss_cls=None,
         loss_mil=dict(
+            _delete_=True,  # the base value is None
             type='LSEPoolMILLoss',
             r=5.0,
             absent='exclude',  # 'all_regions' reproduces the reference code's mean over 29

@@ -215,7 +215,7 @@ def _pneumonia(rng, t, grid, lung, side):
         c = _pick_point(rng, band, grid)
         if c is None:
             continue
-        radius = rng.uniform(0.2, 0.28)
+        radius = rng.uniform(0.24, 0.32)
         field_ = np.zeros(grid.shape, np.float32)
         for _ in range(4):
             cu = c[0] + rng.normal(0, radius * 0.3)

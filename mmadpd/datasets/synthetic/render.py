@@ -55,7 +55,8 @@ def render_density(rng: np.random.Generator, t: Thorax, grid: CanonicalGrid,
     below = np.zeros(shape, bool)
     for side in ('right', 'left'):
         below |= (v > diaphragm_v(t, side, u) + 0.005) & ((u < 0) == (side == 'right'))
-    dens += 0.08 * _soft(below & (v > 0.5), edge) * body
+    cage = au < np.maximum(t.lung_width['right'], t.lung_width['left']) + 0.04
+    dens += 0.08 * _soft(below & (v > 0.5) & cage, edge) * body
     bubble = ellipse(u, v, 0.45, float(diaphragm_v(t, 'left', np.array([0.45]))[0]) + 0.09,
                      0.15, 0.06)
     dens -= 0.16 * _soft(bubble, 2 * edge)
