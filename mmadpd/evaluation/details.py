@@ -39,8 +39,8 @@ def make_details(result: Mapping, class_names: Sequence[str],
             ap=[float(v) for v in ap[c]], mean_ap=float(ap[c].mean()),
             loc_acc=[_f(v) for v in loc['acc'][c]],
             loc_tp=[int(v) for v in loc['tp'][c]], loc_fp=[float(v) for v in loc['fp'][c]],
-            loc_fn=[float(v) for v in loc['fn'][c]], loc_tn=int(loc['tn'][c][0])
-            if np.ndim(loc['tn']) == 2 else int(loc['tn'][c])))
+            loc_fn=[float(v) for v in loc['fn'][c]],
+            loc_tn=int(np.asarray(loc['tn']).reshape(len(class_names), -1)[c, 0])))
     details = dict(
         class_names=[str(c) for c in class_names], iou_thrs=thrs,
         num_images=int(result.get('num_images', 0)),

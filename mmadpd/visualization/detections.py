@@ -31,7 +31,7 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return img
 
 
-def _rows(x, n_cols, name):
+def _rows(x, n_cols):
     arr = np.asarray(x if x is not None else np.zeros((0, n_cols)), dtype=np.float64)
     return arr.reshape(-1, n_cols) if arr.size else np.zeros((0, n_cols))
 
@@ -96,7 +96,7 @@ def draw_detections(image: np.ndarray,
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
                                linestyle=style, linewidth=width, alpha=alpha))
 
-    for r, box in enumerate(_rows(region_boxes, 4, 'region_boxes')):
+    for r, box in enumerate(_rows(region_boxes, 4)):
         if np.isnan(box).any():
             continue
         rect(box, (1.0, 1.0, 1.0), '-', lw * 0.6, alpha=0.3)
@@ -105,7 +105,7 @@ def draw_detections(image: np.ndarray,
                     fontsize=font * 0.55, va='top', ha='left')
 
     shown = set()
-    gt_b, gt_l = _rows(gt_boxes, 4, 'gt_boxes'), np.asarray(
+    gt_b, gt_l = _rows(gt_boxes, 4), np.asarray(
         gt_labels if gt_labels is not None else [], dtype=np.int64).reshape(-1)
     if len(gt_b) != len(gt_l):
         raise ValueError(f'{len(gt_b)} gt boxes but {len(gt_l)} gt labels')
@@ -113,7 +113,7 @@ def draw_detections(image: np.ndarray,
         rect(box, color_of(lab), (0, (4, 2)), lw * 1.5)
         shown.add(int(lab))
 
-    p_b = _rows(boxes, 4, 'boxes')
+    p_b = _rows(boxes, 4)
     p_l = np.asarray(labels if labels is not None else [], dtype=np.int64).reshape(-1)
     p_s = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(p_b) != len(p_l) or (p_s is not None and len(p_s) != len(p_b)):
