@@ -258,9 +258,7 @@ def region_masks(t: Thorax, grid: CanonicalGrid, include_unused: bool = True
         m[f'{side} lower lung zone'] = lung & (v >= 2 * third)
         m[f'{side} hilar structures'] = ellipse(au, v, med_mid + 0.1, 0.47, 0.17, 0.11)
         m[f'{side} apical zone'] = lung & (v < 0.18 * cp)
-        m[f'{side} costophrenic angle'] = (
-            (au > 0.62 * lw) & (au < lw + 0.06) & (v > cp - 0.16) & (v < cp + 0.04)
-            & (v <= dia + 0.04))
+        m[f'{side} costophrenic angle'] = lung & (au > 0.62 * lw) & (v > cp - 0.16)
         m[f'{side} hemidiaphragm'] = ((np.abs(v - dia) < 0.035) & (au > 0.14)
                                       & (au < lw + 0.02) & ~(heart & (v < dia - 0.01)))
     tu = t.trachea_u

@@ -10,7 +10,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmadpd.anatomy import REGIONS
+from mmadpd.anatomy import PATHOLOGIES, REGIONS
 
 from .geometry import CanonicalGrid, Thorax, mask_box, region_boxes, region_masks, \
     sample_thorax
@@ -52,7 +52,6 @@ class Phantom:
         for r in REGIONS:
             for c in self.labels[r]:
                 seen[c] = None
-        from mmadpd.anatomy import PATHOLOGIES
         return sorted(seen, key=PATHOLOGIES.index)
 
 

@@ -67,13 +67,13 @@ def render_density(rng: np.random.Generator, t: Thorax, grid: CanonicalGrid,
     bones += 0.05 * _soft(draw_vertebrae(t, grid.step, shape) > 0.5, edge)
     bones += 0.2 * _soft(masks['right clavicle'] | masks['left clavicle'], edge)
     inside = _soft((au < t.lung_width['right'] + 0.12) & (v > -0.25) & (v < 1.05), 3.0)
-    bones += 0.09 * _soft(draw_ribs(rng, t, grid.step, shape), 0.8) * inside
+    bones += 0.05 * _soft(draw_ribs(rng, t, grid.step, shape), 0.8) * inside
     dens += bones
 
     vessels = _soft(draw_vessels(rng, t, grid.step, shape), 1.0)
-    dens += 0.1 * vessels * texture_gain
-    dens += 0.02 * noise_patch(rng, shape, 'mid') * texture_gain
-    dens += 0.012 * noise_patch(rng, shape, 'fine') * texture_gain
+    dens += 0.14 * vessels * texture_gain
+    dens += 0.03 * noise_patch(rng, shape, 'mid') * texture_gain
+    dens += 0.04 * noise_patch(rng, shape, 'fine') * texture_gain
 
     for les in lesions:
         if les.density is not None:
@@ -92,7 +92,7 @@ def finish_image(rng: np.random.Generator, dens: np.ndarray, width: int, height:
     dens = cv2.GaussianBlur(dens, (0, 0), rng.uniform(0.5, 1.0))
     if dens.shape != (height, width):
         dens = cv2.resize(dens, (width, height), interpolation=cv2.INTER_LINEAR)
-    dens = dens + rng.normal(0, rng.uniform(0.006, 0.016), size=dens.shape).astype(np.float32)
+    dens = dens + rng.normal(0, rng.uniform(0.004, 0.01), size=dens.shape).astype(np.float32)
     lo = rng.uniform(0.0, 0.06)
     hi = rng.uniform(0.78, 0.9) + (0.05 if view == 'AP' else 0.0)
     img = np.clip((dens - lo) / (hi - lo), 0, 1)
