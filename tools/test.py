@@ -43,6 +43,11 @@ def main():
     for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler'):
         cfg[key] = None
 
+    report_hook = (cfg.get('default_hooks') or {}).get('report')
+    if args.method_name and report_hook is not None:
+        # the report files carry the same row name as the printed table
+        report_hook['method_name'] = args.method_name
+
     if args.show_dir:
         vis_hook = cfg.default_hooks.get('visualization', None)
         if vis_hook is None:

@@ -7,7 +7,11 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     # Iteration-based checkpoints; the best one is selected on CXR8 val mAP.
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3,
-                    save_best='cxr8/mAP', rule='greater'))
+                    save_best='cxr8/mAP', rule='greater'),
+    # After every validation/test run: <work_dir>/report/ with metrics.json, table.md,
+    # PR curves and overlays (rank 0 only). A default hook, not a custom one, so configs
+    # that replace `custom_hooks` keep it; disable with default_hooks.report=None.
+    report=dict(type='ADPDReportHook'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 
 # Same seed -> same initialisation and data order; deterministic=True additionally forces

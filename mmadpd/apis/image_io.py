@@ -4,18 +4,21 @@ The project's input convention (checked here, at the boundary, once): a 2-D uint
 0 = black, bone bright (MONOCHROME2), in the file's ORIGINAL pixel grid - nothing is
 resized here, so predictions can be mapped back to exactly these pixels.
 
-Rules per input kind:
+Rules per input kind (PNG/JPEG decode EXACTLY as the training/test loader
+``LoadGreyImageFromFile`` does - same OpenCV flags, same :func:`to_grey_uint8` - so a file
+gives the same network input through ``tools/infer.py`` as through ``tools/test.py``):
 
-- 8-bit PNG/JPEG: kept as is; RGB(A) is converted to grey with OpenCV's BT.601 weights
-  (alpha dropped).
-- 16-bit PNG (grey or RGB): scaled by the image's ACTUAL min..max to 0..255. A PNG has no
-  *BitsStored*: 12-bit radiographs are commonly stored as 16-bit PNGs with values up to
-  4095, and scaling by the full 0..65535 range would make them nearly black. The
-  consequence: a 16-bit PNG's absolute grey level is not preserved (a PNG holding an 8-bit
-  image times 257 loads exactly like the 8-bit image only if it spans 0..255).
+- JPEG: decoded straight to grey by libjpeg (``IMREAD_GRAYSCALE``), RGB included.
+- PNG, 8-bit: kept as is; RGB(A) converted with OpenCV's BT.601 weights (alpha dropped).
+- PNG, 16-bit (grey or RGB): scaled so the image's MAXIMUM becomes 255 and zero stays
+  zero. A PNG has no *BitsStored*: 12-bit radiographs are commonly stored as 16-bit PNGs
+  with values up to 4095, and dividing by the full 0..65535 range would make them nearly
+  black. So a 16-bit PNG's absolute grey level is not preserved (an 8-bit image times 257
+  loads exactly like the 8-bit image only because its maximum is 255).
 - DICOM: see :mod:`mmadpd.apis.dicom_io` (modality LUT, VOI LUT/window, MONOCHROME1).
 - arrays: 2-D or (H, W, 3) in BGR order (OpenCV's and mmdet's ``DetInferencer``
-  convention); uint8 kept, any other real dtype scaled by its actual min..max.
+  convention), same rule as PNG (uint8 kept, wider types scaled by their maximum);
+  negative or non-finite values are rejected (scale them to 0..255 first).
 
 The file type is decided by the file's signature, not its extension (a ``.png`` that is
 really a JPEG loads); DICOM files without the ``DICM`` preamble are read only when the
@@ -33,7 +36,6 @@ import numpy as np
 
 from .dicom_io import read_dicom_grey
 from .errors import ImageLoadError
-from .intensity import min_max_range, scale_to_uint8
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 JPEG_SIGNATURE = b'\xff\xd8\xff'
@@ -116,7 +118,9 @@ def load_image(path: str) -> LoadedImage:
 def _decode_raster(data: bytes, path: str, kind: str) -> LoadedImage:
     import cv2
 
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # the flags of mmadpd.datasets.transforms.loading.read_grey (train/test loader)
+    flag = cv2.IMREAD_GRAYSCALE if kind == 'jpeg' else cv2.IMREAD_UNCHANGED
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     if decoded is None or decoded.size == 0:
         raise ImageLoadError(path, f'corrupt {kind.upper()} file (cannot be decoded)')
     grey, depth = _to_grey(decoded, path)
@@ -124,31 +128,29 @@ def _decode_raster(data: bytes, path: str, kind: str) -> LoadedImage:
 
 
 def _to_grey(pixels: np.ndarray, path: str) -> tuple[np.ndarray, int]:
-    """BGR/BGRA/grey, 8/16-bit/float -> (grey uint8, bits per sample)."""
-    import cv2
+    """Grey/BGR/BGRA pixels of any bit depth -> (grey uint8, bits per sample), by the
+    training loader's :func:`to_grey_uint8` after checks that give clear errors."""
+    from mmadpd.datasets.transforms.loading import to_grey_uint8
 
     if pixels.dtype == np.bool_ or not np.issubdtype(pixels.dtype, np.number) \
             or np.issubdtype(pixels.dtype, np.complexfloating):
         raise ImageLoadError(path, f'unsupported pixel type {pixels.dtype}')
-    bits = 8 * pixels.dtype.itemsize
+    if pixels.ndim == 3 and pixels.shape[2] not in (1, 3, 4):
+        raise ImageLoadError(path, f'unsupported channel count {pixels.shape[2]}')
+    if pixels.ndim not in (2, 3):
+        raise ImageLoadError(path, f'unsupported image shape {pixels.shape}')
+    if pixels.dtype != np.uint8:
+        if not np.isfinite(pixels).all():
+            raise ImageLoadError(path, 'image contains NaN or infinite values')
+        if pixels.min() < 0:
+            raise ImageLoadError(path, 'image has negative values; scale it to 0..255 '
+                                       '(or 0..max) first')
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
-    if pixels.ndim == 3:
-        if pixels.shape[2] not in (3, 4):
-            raise ImageLoadError(path, f'unsupported channel count {pixels.shape[2]}')
-        code = cv2.COLOR_BGRA2GRAY if pixels.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        if pixels.dtype == np.uint8:
-            pixels = cv2.cvtColor(pixels, code)
-        else:  # keep full precision before the range scaling
-            pixels = cv2.cvtColor(pixels.astype(np.float32), code)
-    elif pixels.ndim != 2:
-        raise ImageLoadError(path, f'unsupported image shape {pixels.shape}')
-    if pixels.dtype == np.uint8:
-        return np.ascontiguousarray(pixels), bits
-    if not np.isfinite(pixels).all():
-        raise ImageLoadError(path, 'image contains NaN or infinite values')
-    lo, hi = min_max_range(pixels)
-    return scale_to_uint8(pixels, lo, hi), bits
+    if pixels.ndim == 3 and pixels.dtype not in (np.uint8, np.uint16, np.float32):
+        pixels = pixels.astype(np.float32)  # the dtypes cv2.cvtColor accepts
+    grey = to_grey_uint8(pixels, path)
+    return np.ascontiguousarray(grey), 8 * pixels.dtype.itemsize
 
 
 def image_from_array(array: np.ndarray, name: str = '<array>') -> LoadedImage:

@@ -21,7 +21,7 @@ import copy
 import os
 import os.path as osp
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -33,8 +33,10 @@ from .input_discovery import InputItem, expand_inputs
 from .results import (atomic_write_json, atomic_write_png, build_result, unique_stems,
                       write_summary)
 
-# the overlay PNG is for looking at: large radiographs are drawn at this long side
+# the overlay PNG is for looking at: large radiographs are drawn at this long side,
+# small ones enlarged to this short side so labels and legend stay legible
 OVERLAY_MAX_SIDE = 1024
+OVERLAY_MIN_SIDE = 512
 
 
 def _transform_name(transform) -> str:
@@ -89,15 +91,13 @@ class ADPDInferencer:
         self.score_thr = float(score_thr)
 
         self.model = MODELS.build(cfg.model)
-        checkpoint_meta = {}
         if weights is None:
             warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
                           'initialisation; predictions are meaningless')
         else:
             if not osp.isfile(weights):
                 raise FileNotFoundError(f'checkpoint not found: {weights}')
-            checkpoint = load_checkpoint(self.model, weights, map_location='cpu')
-            checkpoint_meta = checkpoint.get('meta', {}) or {}
+            load_checkpoint(self.model, weights, map_location='cpu')
         self.weights = weights
         self.model.to(self.device).eval()
 
@@ -109,9 +109,9 @@ class ADPDInferencer:
         self.pipeline = Compose(in_memory_pipeline(pipeline_cfg))
 
         post = getattr(self.model, 'postprocessor', None)
-        dataset_meta = checkpoint_meta.get('dataset_meta') or {}
-        self.class_names = list(dataset_meta.get('classes') or
-                                getattr(post, 'target_classes', None) or CXR8_CLASSES)
+        # label i means the post-processor's target class i; a Runner checkpoint's
+        # dataset_meta['classes'] is the TRAINING set's (the 29 regions), not these
+        self.class_names = list(getattr(post, 'target_classes', None) or CXR8_CLASSES)
         self.training_classes = list(getattr(getattr(self.model, 'pathology_head', None),
                                              'class_names', None) or PATHOLOGIES)
         self.region_names = list(getattr(getattr(self.model, 'anatomy_head', None),
@@ -161,6 +161,7 @@ class ADPDInferencer:
         stems = unique_stems(item.name for item in items) if out_dir else [None] * len(items)
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
+        model_info = dict(self.model_info, score_thr=score_thr)
         predictions, visuals, failures, rows = [], [], [], []
 
         def record(row):
@@ -187,7 +188,7 @@ class ADPDInferencer:
                     result = build_result(sample, item.name, loaded.width, loaded.height,
                                           self.class_names, self.region_names,
                                           self.training_classes, self.presence_thr,
-                                          score_thr, self.model_info)
+                                          score_thr, model_info)
                     vis = self.visualize(loaded.image, result) \
                         if (out_dir or return_vis) else None
                     row = {'input': item.name, 'status': 'ok', 'reason': '',
@@ -214,8 +215,8 @@ class ADPDInferencer:
         """Overlay of one result on its grey image (faint outlines of present regions,
         pathology boxes in class colours with labels and scores, a legend), drawn by
         :func:`mmadpd.visualization.draw_detections`. Images with a long side above
-        ``OVERLAY_MAX_SIDE`` are drawn downscaled (boxes scaled alike); the JSON keeps
-        original pixels."""
+        ``OVERLAY_MAX_SIDE`` are drawn downscaled (boxes scaled alike), images with a short
+        side below ``OVERLAY_MIN_SIDE`` enlarged; the JSON keeps original pixels."""
         import cv2
 
         from ..visualization import draw_detections
@@ -232,7 +233,8 @@ class ADPDInferencer:
         regions = np.array([r['box'] if r['present'] else [np.nan] * 4
                             for r in result['regions']], np.float64).reshape(-1, 4) * scale
         return draw_detections(image, boxes, labels, scores, self.class_names,
-                               region_boxes=regions, legend=True)
+                               region_boxes=regions, legend=True,
+                               min_side=min(OVERLAY_MIN_SIDE, OVERLAY_MAX_SIDE))
 
     # ------------------------------------------------------------------ internals
     @staticmethod

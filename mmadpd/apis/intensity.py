@@ -1,8 +1,9 @@
 """Pure intensity scaling to the project's input convention (grey uint8, 0 = black).
 
-Every loader funnels its pixels through :func:`scale_to_uint8` so PNG, JPEG, DICOM and
-array inputs share one rule: values are mapped linearly from a known range ``[lo, hi]``
-to 0..255, clipped, rounded half to even (numpy's rule; deterministic).
+Used for DICOM, whose value range is declared by the file (VOI output range) or, without
+VOI data, taken from the image (min..max): values are mapped linearly from ``[lo, hi]`` to
+0..255, clipped, rounded half to even (numpy's rule; deterministic). PNG/JPEG/arrays use
+the training loader's ``to_grey_uint8`` instead (see :mod:`mmadpd.apis.image_io`).
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ The converters (``mmadpd.datasets.converters``) and the phantom generator
 (``mmadpd.datasets.synthetic``) are imported on demand by their tools, not here.
 """
 from . import transforms  # noqa: F401  (registers the transforms)
+from .collate import adpd_collate
 from .cxr8 import CXR8Dataset
 from .imagenome import ImaGenomeDataset
 
-__all__ = ['ImaGenomeDataset', 'CXR8Dataset']
+__all__ = ['ImaGenomeDataset', 'CXR8Dataset', 'adpd_collate']

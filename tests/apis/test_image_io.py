@@ -23,9 +23,10 @@ def test_8bit_grey_png_is_loaded_unchanged(tmp_path, grey8):
     assert (loaded.width, loaded.height, loaded.kind) == (50, 30, 'png-8bit')
 
 
-def test_16bit_png_is_scaled_by_its_actual_range(tmp_path, grey8):
+def test_16bit_png_is_scaled_by_its_maximum(tmp_path, grey8):
     write_png(tmp_path / 'full.png', grey8.astype(np.uint16) * 257)
-    write_png(tmp_path / 'twelve.png', ((grey8.astype(np.int64) * 4095 + 127) // 255).astype(np.uint16))
+    twelve_bit = (grey8.astype(np.int64) * 4095 + 127) // 255
+    write_png(tmp_path / 'twelve.png', twelve_bit.astype(np.uint16))
     full = load_image(str(tmp_path / 'full.png'))
     twelve = load_image(str(tmp_path / 'twelve.png'))
     assert full.kind == 'png-16bit'
@@ -33,6 +34,22 @@ def test_16bit_png_is_scaled_by_its_actual_range(tmp_path, grey8):
     # 12-bit values in a 16-bit container are not left nearly black
     assert twelve.image.max() == 255
     assert np.abs(twelve.image.astype(int) - grey8).max() <= 1
+    # zero stays zero: a bright-only image is not stretched to black
+    write_png(tmp_path / 'bright.png', (grey8.astype(np.uint16) + 1000) * 10)
+    bright = load_image(str(tmp_path / 'bright.png')).image
+    assert bright.max() == 255 and bright.min() == round(10000 / 12550 * 255)
+
+
+def test_files_load_exactly_as_the_training_loader_reads_them(tmp_path, grey8):
+    from mmadpd.datasets.transforms.loading import read_grey
+
+    bgr = np.dstack([grey8, np.roll(grey8, 3, axis=1), 255 - grey8])
+    write_jpg(tmp_path / 'c.jpg', bgr)
+    write_png(tmp_path / 'c16.png', bgr.astype(np.uint16) * 200)
+    write_png(tmp_path / 'g.png', grey8)
+    for name in ('c.jpg', 'c16.png', 'g.png'):
+        path = str(tmp_path / name)
+        np.testing.assert_array_equal(load_image(path).image, read_grey(path))
 
 
 def test_rgb_jpg_and_rgba_png_become_grey(tmp_path, grey8):
@@ -40,7 +57,7 @@ def test_rgb_jpg_and_rgba_png_become_grey(tmp_path, grey8):
     write_jpg(tmp_path / 'c.jpg', bgr)
     write_png(tmp_path / 'c.png', np.dstack([bgr, np.full_like(grey8, 9)]))
     expected = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(int)
-    jpg = load_image(str(tmp_path / 'c.jpg'))
+    jpg = load_image(str(tmp_path / 'c.jpg'))  # libjpeg's own grey decode
     png = load_image(str(tmp_path / 'c.png'))
     assert jpg.image.shape == png.image.shape == grey8.shape
     np.testing.assert_array_equal(png.image, expected)  # alpha ignored
@@ -116,8 +133,10 @@ def test_unreadable_file_reports_permission(tmp_path, grey8, monkeypatch):
 def test_arrays_follow_the_same_convention(grey8):
     bgr = np.dstack([grey8] * 3)
     np.testing.assert_array_equal(image_from_array(bgr).image, grey8)
-    wide = grey8.astype(np.float32) * 10 - 300  # any real range is stretched
+    wide = grey8.astype(np.float32) * 10  # scaled by its maximum, as 16-bit PNGs
     np.testing.assert_array_equal(image_from_array(wide).image, grey8)
+    with pytest.raises(ImageLoadError, match='negative values'):
+        image_from_array(wide - 300)
     with pytest.raises(ImageLoadError, match='unsupported array shape'):
         image_from_array(np.zeros((2, 3, 4, 5)), 'array_0001')
     with pytest.raises(ImageLoadError, match='NaN'):

@@ -52,6 +52,7 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     pin_memory=False,
+    collate_fn=dict(type='adpd_collate'),
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
@@ -66,6 +67,7 @@ val_dataloader = dict(
     persistent_workers=True,
     pin_memory=False,
     drop_last=False,
+    collate_fn=dict(type='adpd_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=eval_dataset_type,
@@ -81,6 +83,7 @@ test_dataloader = dict(
     persistent_workers=True,
     pin_memory=False,
     drop_last=False,
+    collate_fn=dict(type='adpd_collate'),
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=eval_dataset_type,

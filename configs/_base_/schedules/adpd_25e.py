@@ -32,6 +32,11 @@ param_scheduler = [
          by_epoch=False, begin=warmup_iters, end=max_iters),
 ]
 
+# Linear LR scaling (Goyal et al.) for other total batch sizes: the paper's lr belongs to
+# a total batch of 128. Off by default; `tools/train.py --auto-scale-lr` turns it on, and
+# then lr = lr * (world_size * train_dataloader.batch_size) / base_batch_size.
+auto_scale_lr = dict(enable=False, base_batch_size=128)
+
 # Patience is counted in validations: 20000 iterations / 500 = 40.
 custom_hooks = [
     dict(type='EarlyStoppingHook', monitor='cxr8/mAP', rule='greater',

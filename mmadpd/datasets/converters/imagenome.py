@@ -41,7 +41,10 @@ import zipfile
 from collections import OrderedDict
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
+import cv2
+
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
+
 from .image_cache import write_cached_image
 from .io_utils import jpeg_info, link_images, open_text, write_json
 from .scene_graph import SceneGraphKeyError, check_keys, multi_hot, region_boxes, \
@@ -365,6 +368,9 @@ def convert_imagenome(scene_graphs: str, splits_dir: str, images_root: str, meta
     pool = None
     try:
         if workers > 1:
+            # OpenCV's thread pool does not survive fork(): sequential OpenCV in the
+            # parent while the workers are forked (as mmengine's DataLoader does)
+            cv2.setNumThreads(0)
             pool = mp.get_context().Pool(workers, _init_worker, (opts,))
             results = pool.imap(_work, tasks, chunksize=16)
         else:

@@ -25,6 +25,8 @@ import sys
 import time
 from typing import Callable, Dict, Iterable, List, Mapping, Optional
 
+import cv2
+
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
 
 from .io import json_bytes, write_bytes, write_csv, write_zip
@@ -76,10 +78,18 @@ def _run(func: Callable, tasks: List, workers: int, label: str, progress: bool) 
         return results
     methods = mp.get_all_start_methods()
     ctx = mp.get_context('fork' if 'fork' in methods else 'spawn')
-    with ctx.Pool(workers, initializer=init_worker) as pool:
-        for res in pool.imap(func, tasks, chunksize=4):
-            results.append(res)
-            report(len(results))
+    # OpenCV's thread pool does not survive fork(): a child that touches it while the
+    # parent's pool threads exist can deadlock. Run OpenCV sequentially in the parent while
+    # the workers are forked (what mmengine does for DataLoader workers), then restore.
+    prev_threads = cv2.getNumThreads()
+    cv2.setNumThreads(0)
+    try:
+        with ctx.Pool(workers, initializer=init_worker) as pool:
+            for res in pool.imap(func, tasks, chunksize=4):
+                results.append(res)
+                report(len(results))
+    finally:
+        cv2.setNumThreads(prev_threads)
     return results
 
 

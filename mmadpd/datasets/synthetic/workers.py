@@ -24,7 +24,8 @@ PNG_COMPRESSION = 3
 
 
 def init_worker() -> None:
-    cv2.setNumThreads(1)  # one process per core; cv2's own threads would oversubscribe
+    """Worker start-up. OpenCV already runs sequentially (the parent set 0 threads before
+    forking: one process per core, and a forked OpenCV thread pool must not be touched)."""
 
 
 def mimic_image_path(rec: Mapping) -> str:

@@ -1,3 +1,4 @@
+from .compile_hook import ADPDCompileHook
 from .report_hook import ADPDReportHook
 
-__all__ = ['ADPDReportHook']
+__all__ = ['ADPDReportHook', 'ADPDCompileHook']

@@ -18,7 +18,7 @@ from mmdet.registry import MODELS
 # ("denselayer1.norm.1.weight"); torchvision itself renames them when loading.
 _OLD_DENSELAYER_KEY = re.compile(
     r'^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|'
-    r'running_var))$')
+    r'running_var|num_batches_tracked))$')
 
 
 def densenet_feature_state_dict(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:

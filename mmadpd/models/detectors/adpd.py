@@ -1,7 +1,7 @@
 """ADPD detector: backbone -> AnatomyDETRHead -> RegionPathologyHead -> WBF post-processing."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData
@@ -15,26 +15,40 @@ from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from ..heads.anatomy_detr_head import input_shape_of
 
 
-def boxes_to_original(boxes: Tensor, sample: DetDataSample) -> Tensor:
-    """Normalised cxcywh of the network input (R, 4) -> xyxy ORIGINAL pixels (R, 4).
+def batch_boxes_to_original(boxes: Tensor, samples: Sequence[DetDataSample]) -> Tensor:
+    """Normalised cxcywh of the network input (B, R, 4) -> xyxy ORIGINAL pixels (B, R, 4).
 
     net px = normalised * (w, h) of the padded network input; original = net px /
     scale_factor (w_scale, h_scale) + crop_offset (x, y) if a crop was applied; then clamped
-    to ``ori_shape``. Letterbox padding is bottom/right, so it needs no shift.
+    to ``ori_shape``. Letterbox padding is bottom/right, so it needs no shift. The per-sample
+    numbers are gathered into (B, 1, 4) tensors so the whole batch takes a few tensor ops.
     """
-    h, w = input_shape_of(sample)
-    xyxy = bbox_cxcywh_to_xyxy(boxes.float()) * boxes.new_tensor([w, h, w, h]).float()
-    meta = sample.metainfo
-    if 'scale_factor' in meta:
-        sx, sy = meta['scale_factor'][:2]
-        xyxy = xyxy / xyxy.new_tensor([sx, sy, sx, sy])
-    if meta.get('crop_offset') is not None:
-        ox, oy = meta['crop_offset'][:2]
-        xyxy = xyxy + xyxy.new_tensor([ox, oy, ox, oy])
-    oh, ow = meta.get('ori_shape', (h, w))[:2]
-    xyxy[:, 0::2] = xyxy[:, 0::2].clamp(0, ow)
-    xyxy[:, 1::2] = xyxy[:, 1::2].clamp(0, oh)
-    return xyxy
+    net, scale, offset, upper = [], [], [], []
+    for sample in samples:
+        h, w = input_shape_of(sample)
+        meta = sample.metainfo
+        sx, sy = meta['scale_factor'][:2] if 'scale_factor' in meta else (1.0, 1.0)
+        ox, oy = (meta['crop_offset'][:2] if meta.get('crop_offset') is not None
+                  else (0.0, 0.0))
+        oh, ow = meta.get('ori_shape', (h, w))[:2]
+        net.append((w, h, w, h))
+        scale.append((sx, sy, sx, sy))
+        offset.append((ox, oy, ox, oy))
+        upper.append((ow, oh, ow, oh))
+
+    def column(values):
+        return torch.tensor(values, dtype=torch.float32, device=boxes.device)[:, None]
+
+    # x / 1 and x + 0 are exact, so samples without a scale or crop are unchanged.
+    xyxy = bbox_cxcywh_to_xyxy(boxes.float()) * column(net)
+    xyxy = xyxy / column(scale) + column(offset)
+    return torch.minimum(xyxy.clamp(min=0), column(upper))
+
+
+def boxes_to_original(boxes: Tensor, sample: DetDataSample) -> Tensor:
+    """Normalised cxcywh (R, 4) -> xyxy ORIGINAL pixels (R, 4) of one sample; see
+    :func:`batch_boxes_to_original`."""
+    return batch_boxes_to_original(boxes[None], [sample])[0]
 
 
 @MODELS.register_module()
@@ -49,9 +63,12 @@ class ADPD(BaseDetector):
             training classes the post-processor's mapping is validated against).
         postprocessor: :class:`WBFPathologyPostProcessor` config (``class_names`` filled
             in from the pathology head).
-        data_preprocessor: usually :class:`ADPDDataPreprocessor`.
+        data_preprocessor: usually :class:`ADPDDataPreprocessor`; when its
+            ``channels_last`` is set, the model's weights are converted to channels_last
+            too (both must agree for the fast convolution kernels).
 
-    ``predict`` fills every data sample with:
+    ``predict`` fills every data sample with (CPU tensors: the batch's outputs come back
+    from the device in one copy):
 
     * ``pred_instances``: ``bboxes`` (K, 4) xyxy ORIGINAL px, ``scores`` (K,), ``labels``
       (K,) target-class indices (at most one box per class);
@@ -77,6 +94,17 @@ class ADPD(BaseDetector):
         self.postprocessor = TASK_UTILS.build(postprocessor)
         self.feature_index = feature_index
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
+        self._apply_memory_format()
+
+    def _apply_memory_format(self) -> None:
+        # Conv weights follow the input's memory format; a mismatch makes cuDNN convert
+        # at every layer. Later copies (checkpoint loading, .to(device)) keep the format.
+        if getattr(self.data_preprocessor, 'channels_last', False):
+            self.to(memory_format=torch.channels_last)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        self._apply_memory_format()
 
     def extract_feat(self, batch_inputs: Tensor) -> Tensor:
         """(B, 3, H, W) -> the backbone map (B, C_in, h, w)."""
@@ -98,10 +126,13 @@ class ADPD(BaseDetector):
     def loss(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample]
              ) -> Dict[str, Tensor]:
         out, logits = self._heads(batch_inputs)
-        targets = self.anatomy_head.get_targets(batch_data_samples)
+        # Targets are built for the whole batch where the gt lives (CPU by default) and
+        # copied to the device once per tensor.
+        device = batch_inputs.device
+        targets = self.anatomy_head.get_targets(batch_data_samples, device=device)
         losses = self.anatomy_head.loss_by_feat(out, targets)
-        cls_targets = self.pathology_head.get_targets(batch_data_samples,
-                                                      self.anatomy_head.num_regions)
+        cls_targets = self.pathology_head.get_targets(
+            batch_data_samples, self.anatomy_head.num_regions, device=device)
         losses.update(self.pathology_head.loss_by_feat(
             logits, targets['present'], cls_targets['region_labels'],
             cls_targets['image_labels']))
@@ -113,27 +144,33 @@ class ADPD(BaseDetector):
         """See the class docstring for the fields. Boxes are always returned in ORIGINAL
         pixels (``rescale`` is accepted for mmdet compatibility)."""
         out, logits = self._heads(batch_inputs)
-        probs = logits.float().sigmoid()
-        presence = out['presence_logits'].float()
+        num_b, num_r, num_c = logits.shape
+        # ONE device->host copy of everything the post-processing needs.
+        host = torch.cat([out['boxes'].float().reshape(num_b, -1),
+                          out['presence_logits'].float(),
+                          logits.float().sigmoid().reshape(num_b, -1)], 1).cpu()
+        boxes, presence, probs = host.split([num_r * 4, num_r, num_r * num_c], 1)
+        boxes = boxes.reshape(num_b, num_r, 4)
+        probs = probs.reshape(num_b, num_r, num_c)
+        region_boxes = batch_boxes_to_original(boxes, batch_data_samples)
+        present = presence > self.postprocessor.presence_thr
+        image_probs = torch.where(present[..., None], probs, torch.zeros_like(probs))
+        image_probs = image_probs.amax(dim=1)
         for i, sample in enumerate(batch_data_samples):
-            region_boxes = boxes_to_original(out['boxes'][i], sample)
-            present = presence[i] > self.postprocessor.presence_thr
             oh, ow = sample.metainfo.get('ori_shape', input_shape_of(sample))[:2]
-            boxes, scores, labels, sources = self.postprocessor(
-                region_boxes.cpu().numpy(), presence[i].cpu().numpy(),
-                probs[i].cpu().numpy(), (ow, oh))
-            device = batch_inputs.device
+            fused, scores, labels, sources = self.postprocessor(
+                region_boxes[i].numpy(), presence[i].numpy(), probs[i].numpy(), (ow, oh))
             pred = InstanceData()
-            pred.bboxes = torch.from_numpy(boxes).to(device)
-            pred.scores = torch.from_numpy(scores).to(device)
-            pred.labels = torch.from_numpy(labels).to(device)
+            pred.bboxes = torch.from_numpy(fused)
+            pred.scores = torch.from_numpy(scores)
+            pred.labels = torch.from_numpy(labels)
             sample.pred_instances = pred
             regions = InstanceData()
-            regions.bboxes = region_boxes
-            regions.presence_logits = presence[i]
-            regions.pathology_probs = probs[i]
+            # clones: a view would keep (and pickle) the whole batch's storage
+            regions.bboxes = region_boxes[i].clone()
+            regions.presence_logits = presence[i].clone()
+            regions.pathology_probs = probs[i].clone()
             sample.pred_regions = regions
-            image_probs = torch.where(present[:, None], probs[i], torch.zeros_like(probs[i]))
-            sample.pred_image_probs = image_probs.amax(dim=0)
+            sample.pred_image_probs = image_probs[i].clone()
             sample.set_metainfo(dict(fused_regions=sources))
         return batch_data_samples

@@ -1,7 +1,7 @@
 """AnatomyDETRHead: one learned query per anatomical region, fixed one-to-one assignment."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -23,6 +23,52 @@ def input_shape_of(sample: DetDataSample) -> Tuple[int, int]:
             return int(h), int(w)
     raise KeyError('data sample has none of batch_input_shape/pad_shape/img_shape in its '
                    'metainfo; cannot normalise its boxes')
+
+
+def box_tensor(boxes) -> Tensor:
+    """gt boxes as a float32 (N, 4) tensor (plain tensor, array or mmdet box type)."""
+    return torch.as_tensor(getattr(boxes, 'tensor', boxes), dtype=torch.float32).reshape(-1, 4)
+
+
+def flat_region_index(batch_data_samples: Sequence[DetDataSample], num_regions: int,
+                      owner: str) -> Tensor:
+    """Flat target row of every gt instance of the batch, ``b * num_regions + label``.
+
+    Returns (M,) long on the device the gt labels live on (M = instances in the batch,
+    concatenated in sample order). One concatenation instead of per-sample device ops.
+
+    Raises:
+        ValueError: a region label outside ``0..num_regions-1``, naming the image.
+    """
+    labels = [s.gt_instances.labels for s in batch_data_samples]
+    counts = [len(lab) for lab in labels]
+    flat_labels = torch.cat([torch.as_tensor(lab).long().reshape(-1) for lab in labels])
+    bad = (flat_labels < 0) | (flat_labels >= num_regions)
+    if bool(bad.any()):
+        first = int(torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+                    [bad.cpu()][0])
+        sample = batch_data_samples[first]
+        raise ValueError(f'{owner}: region label out of range 0..{num_regions - 1} in '
+                         f'{sample.metainfo.get("img_path", "<unknown image>")}: '
+                         f'{labels[first].tolist()}')
+    sample_index = torch.repeat_interleave(
+        torch.arange(len(counts), device=flat_labels.device),
+        torch.tensor(counts, device=flat_labels.device), output_size=len(flat_labels))
+    return sample_index * num_regions + flat_labels
+
+
+def to_device(tensor: Tensor, device: Optional[Union[str, torch.device]]) -> Tensor:
+    """One host->device copy; asynchronous through pinned memory for CUDA targets."""
+    if device is None:
+        return tensor
+    device = torch.device(device)
+    if tensor.device == device:
+        return tensor
+    if device.type == 'cuda' and tensor.device.type == 'cpu':
+        # pin_memory() comes from PyTorch's caching host allocator, which keeps the block
+        # alive until the asynchronous copy has finished.
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 @MODELS.register_module()
@@ -112,34 +158,46 @@ class AnatomyDETRHead(BaseModule):
                     boxes=self.box_mlp(region_feats).sigmoid(),
                     region_feats=region_feats)
 
-    def get_targets(self, batch_data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
-        """Scatter GT boxes to their region's query.
+    def get_targets(self, batch_data_samples: List[DetDataSample],
+                    device: Optional[Union[str, torch.device]] = None
+                    ) -> Dict[str, Union[Tensor, int]]:
+        """Scatter GT boxes to their region's query, for the whole batch at once.
 
-        Returns dict of ``present`` (B, N) bool and ``boxes`` (B, N, 4) normalised cxcywh
-        (zeros where absent). A region listed twice in one image gets the union box.
+        The batch's labels and boxes are concatenated where the gt lives (the CPU with
+        :class:`ADPDDataPreprocessor`'s default), normalised by each sample's input shape,
+        duplicates of a region in one image united (union box) by scatter min/max, and each
+        target tensor is copied to ``device`` once (default: the head's device).
+
+        Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) normalised cxcywh
+        (zeros where absent), ``present_index`` (P,) long flat indices (into B*N) of the
+        present regions and ``num_present`` = P as a Python int (so that the loss needs no
+        device->host synchronisation).
         """
-        present, boxes = [], []
-        for sample in batch_data_samples:
-            gt = sample.gt_instances
-            labels = gt.labels.long()
-            bboxes = torch.as_tensor(gt.bboxes, dtype=torch.float32)
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_regions):
-                raise ValueError(f'AnatomyDETRHead: region label out of range '
-                                 f'0..{self.num_regions - 1} in '
-                                 f'{sample.metainfo.get("img_path", "<unknown image>")}: '
-                                 f'{labels.tolist()}')
-            h, w = input_shape_of(sample)
-            scale = bboxes.new_tensor([w, h, w, h])
-            xyxy = bboxes.new_zeros((self.num_regions, 4))
-            mask = torch.zeros(self.num_regions, dtype=torch.bool, device=bboxes.device)
-            for label, box in zip(labels.tolist(), bboxes / scale):
-                if mask[label]:
-                    box = torch.cat([torch.minimum(xyxy[label, :2], box[:2]),
-                                     torch.maximum(xyxy[label, 2:], box[2:])])
-                xyxy[label], mask[label] = box, True
-            present.append(mask)
-            boxes.append(torch.where(mask[:, None], bbox_xyxy_to_cxcywh(xyxy), xyxy))
-        return dict(present=torch.stack(present), boxes=torch.stack(boxes))
+        if device is None:
+            device = self.query_embed.weight.device
+        num_b, num_r = len(batch_data_samples), self.num_regions
+        flat = flat_region_index(batch_data_samples, num_r, 'AnatomyDETRHead')
+        bboxes = torch.cat([box_tensor(s.gt_instances.bboxes).to(flat.device)
+                            for s in batch_data_samples])
+        shapes = torch.tensor([input_shape_of(s) for s in batch_data_samples],
+                              dtype=torch.float32, device=flat.device)  # (B, 2) h, w
+        scale = shapes[:, [1, 0, 1, 0]]                                  # (B, 4) w, h, w, h
+        norm = bboxes / scale[torch.div(flat, num_r, rounding_mode='floor')]
+        # Union of a region listed twice: min of the top-left, max of the bottom-right
+        # corners (rows never written stay 0, the "absent" target).
+        index = flat[:, None].expand(-1, 2)
+        empty = bboxes.new_zeros((num_b * num_r, 2))
+        xyxy = torch.cat([
+            empty.scatter_reduce(0, index, norm[:, :2], 'amin', include_self=False),
+            empty.scatter_reduce(0, index, norm[:, 2:], 'amax', include_self=False)], 1)
+        present = torch.zeros(num_b * num_r, dtype=torch.bool, device=flat.device)
+        present[flat] = True
+        boxes = torch.where(present[:, None], bbox_xyxy_to_cxcywh(xyxy), xyxy)
+        present_index = present.nonzero().squeeze(1)
+        return dict(present=to_device(present.view(num_b, num_r), device),
+                    boxes=to_device(boxes.view(num_b, num_r, 4), device),
+                    present_index=to_device(present_index, device),
+                    num_present=len(present_index))
 
     def loss_by_feat(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]
                      ) -> Dict[str, Tensor]:
@@ -148,12 +206,17 @@ class AnatomyDETRHead(BaseModule):
         present = targets['present'].to(logits.device)
         loss_presence = self.loss_presence(logits.float().reshape(-1),
                                            present.float().reshape(-1))
-        pred = outputs['boxes'][present].float()
-        target = targets['boxes'].to(pred.device)[present]
-        num = max(int(present.sum()), 1)
-        if pred.numel() == 0:
+        if 'present_index' in targets:  # from get_targets: no host synchronisation
+            index = targets['present_index'].to(logits.device)
+            num = int(targets['num_present'])
+        else:
+            index = present.reshape(-1).nonzero().squeeze(1)
+            num = len(index)
+        pred = outputs['boxes'].flatten(0, 1).index_select(0, index).float()
+        if num == 0:
             zero = outputs['boxes'].sum() * 0
             return dict(loss_presence=loss_presence, loss_bbox=zero, loss_giou=zero)
+        target = targets['boxes'].to(pred.device).flatten(0, 1).index_select(0, index)
         loss_bbox = self.loss_bbox(pred, target, avg_factor=num)
         loss_giou = self.loss_iou(bbox_cxcywh_to_xyxy(pred), bbox_cxcywh_to_xyxy(target),
                                   avg_factor=num)

@@ -1,7 +1,7 @@
 """RegionPathologyHead: one linear pathology classifier shared by all region features."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -11,6 +11,11 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
 from ..vocabulary import resolve_vocabulary
+from .anatomy_detr_head import flat_region_index, to_device
+
+
+def _img_path(sample: DetDataSample) -> str:
+    return sample.metainfo.get('img_path', '<unknown image>')
 
 
 @MODELS.register_module()
@@ -57,34 +62,43 @@ class RegionPathologyHead(BaseModule):
         """region_feats (B, N, d) -> logits (B, N, C)."""
         return self.fc(region_feats)
 
-    def get_targets(self, batch_data_samples: List[DetDataSample], num_regions: int
+    def get_targets(self, batch_data_samples: List[DetDataSample], num_regions: int,
+                    device: Optional[Union[str, torch.device]] = None
                     ) -> Dict[str, Optional[Tensor]]:
         """Returns ``region_labels`` (B, N, C) (None unless Loc) and ``image_labels``
-        (B, C) (None unless MIL)."""
+        (B, C) (None unless MIL), each built for the whole batch where the gt lives and
+        copied to ``device`` (default: the head's device) once.
+
+        A region listed twice in one image gets the OR of its 0/1 labels (matching the
+        union box of :class:`AnatomyDETRHead`).
+        """
+        if device is None:
+            device = self.fc.weight.device
         region_labels = image_labels = None
+        num_b = len(batch_data_samples)
         if self.loss_cls is not None:
-            rows = []
             for sample in batch_data_samples:
-                gt = sample.gt_instances
-                if 'pathology_labels' not in gt:
+                if 'pathology_labels' not in sample.gt_instances:
                     raise KeyError('RegionPathologyHead (Loc mode) needs '
                                    'gt_instances.pathology_labels; missing for '
-                                   f'{sample.metainfo.get("img_path", "<unknown image>")}')
-                labels = torch.as_tensor(gt.pathology_labels, dtype=torch.float32)
-                out = labels.new_zeros((num_regions, self.num_classes))
-                # Duplicate regions: OR of their labels (matches the union box).
-                out.index_reduce_(0, gt.labels.long().to(out.device), labels, 'amax')
-                rows.append(out)
-            region_labels = torch.stack(rows)
+                                   f'{_img_path(sample)}')
+            flat = flat_region_index(batch_data_samples, num_regions, 'RegionPathologyHead')
+            labels = torch.cat([
+                torch.as_tensor(s.gt_instances.pathology_labels, dtype=torch.float32)
+                .reshape(-1, self.num_classes).to(flat.device) for s in batch_data_samples])
+            out = labels.new_zeros((num_b * num_regions, self.num_classes))
+            # Duplicate regions: OR of their 0/1 labels (sum, then clamp to 1).
+            out.index_add_(0, flat, labels).clamp_(max=1)
+            region_labels = to_device(out.view(num_b, num_regions, self.num_classes), device)
         if self.loss_mil is not None:
             rows = []
             for sample in batch_data_samples:
                 if 'gt_image_labels' not in sample:
                     raise KeyError('RegionPathologyHead (MIL mode) needs the data field '
                                    'gt_image_labels; missing for '
-                                   f'{sample.metainfo.get("img_path", "<unknown image>")}')
+                                   f'{_img_path(sample)}')
                 rows.append(torch.as_tensor(sample.gt_image_labels, dtype=torch.float32))
-            image_labels = torch.stack(rows)
+            image_labels = to_device(torch.stack(rows), device)
         return dict(region_labels=region_labels, image_labels=image_labels)
 
     def loss_by_feat(self, logits: Tensor, present: Tensor, region_labels: Optional[Tensor],

@@ -1,0 +1,49 @@
+"""ADPDCompileHook: switch ``torch.compile`` of the network on from a config.
+
+    custom_hooks = [dict(type='ADPDCompileHook')]          # backbone + both heads
+    custom_hooks = [dict(type='ADPDCompileHook', parts=('backbone',), mode='max-autotune')]
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmdet.registry import HOOKS
+
+from ...utils.compile import DEFAULT_PARTS, compile_submodules
+
+
+@HOOKS.register_module()
+class ADPDCompileHook(Hook):
+    """Compile the model's sub-modules in place before training, validation or testing.
+
+    Calls :func:`mmadpd.utils.compile.compile_submodules` on the unwrapped model (inside
+    DDP as well) once, in ``before_run``; checkpoints keep the eager parameter names. When
+    compilation fails (now or at the first forward), the part runs eager and the log says
+    so; the run goes on.
+
+    Args:
+        parts: attribute names of the sub-modules to compile.
+        mode: ``torch.compile`` mode (None = default; ``'max-autotune'`` tunes longer).
+        dynamic: ``torch.compile`` dynamic-shape setting (None = automatic).
+        fullgraph: fail instead of graph-breaking (then falls back to eager).
+        backend: ``torch.compile`` backend (None = inductor).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, parts: Sequence[str] = DEFAULT_PARTS, mode: Optional[str] = None,
+                 dynamic: Optional[bool] = None, fullgraph: bool = False,
+                 backend: Optional[str] = None) -> None:
+        self.parts = tuple(parts)
+        self.compile_kwargs = dict(mode=mode, dynamic=dynamic, backend=backend,
+                                   fullgraph=fullgraph or None)
+        self.compiled = None
+
+    def before_run(self, runner) -> None:
+        if self.compiled is not None:
+            return
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self.compiled = compile_submodules(model, self.parts, **self.compile_kwargs)

@@ -1,0 +1,35 @@
+"""A random-init Loc-ADPD checkpoint of the synthetic config for the apis tests.
+
+Output biases are raised so that every region is present and every pathology positive
+(a random model otherwise predicts nothing, and box tests would test nothing).
+"""
+import os.path as osp
+
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SYNTHETIC_CONFIG = osp.join(REPO, 'configs', 'adpd', 'loc_adpd_synthetic.py')
+
+
+def random_checkpoint(path, config=SYNTHETIC_CONFIG, seed=0):
+    """Build the config's model with random weights (no ImageNet download), make it
+    predict regions and pathologies, save ``{'state_dict', 'meta'}`` to ``path``."""
+    from mmengine.config import Config
+
+    from mmdet.registry import MODELS
+
+    from mmadpd.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    with torch.no_grad():
+        model.anatomy_head.presence_fc.bias.fill_(4.0)
+        model.pathology_head.fc.bias.fill_(4.0)
+    # a Runner checkpoint's meta holds the TRAINING dataset's classes (the regions)
+    from mmadpd.anatomy import REGIONS
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': list(REGIONS)}}}, path)
+    return path

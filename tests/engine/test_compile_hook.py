@@ -1,0 +1,96 @@
+"""ADPDCompileHook / compile_submodules: in-place compile, and eager fallback with a log
+line when torch.compile fails up front or at the first call."""
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+import mmadpd.utils.compile as compile_mod
+from mmadpd.engine.hooks import ADPDCompileHook
+
+
+class TwoParts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())
+        self.anatomy_head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.anatomy_head(self.backbone(x).mean((2, 3)))
+
+
+@pytest.fixture
+def logged(monkeypatch):
+    lines = []
+    monkeypatch.setattr(compile_mod, 'print_log', lambda msg, *a, **k: lines.append(msg))
+    return lines
+
+
+def _runner(model):
+    return SimpleNamespace(model=model)
+
+
+def test_compile_raising_falls_back_to_eager(monkeypatch, logged):
+    def broken(*args, **kwargs):
+        raise RuntimeError('no compiler here')
+    monkeypatch.setattr(torch, 'compile', broken)
+    torch.manual_seed(0)
+    model = TwoParts()
+    x = torch.randn(2, 1, 8, 8)
+    expected = model(x)
+    hook = ADPDCompileHook(parts=('backbone', 'anatomy_head', 'missing'))
+    hook.before_run(_runner(model))
+    assert hook.compiled == []
+    assert sum('torch.compile of backbone failed' in m and 'no compiler here' in m
+               for m in logged) == 1
+    assert torch.equal(model(x), expected)  # still runs, eagerly
+
+
+def test_failure_at_first_call_falls_back_once(monkeypatch, logged):
+    calls = []
+
+    def lazy_broken(fn, **kwargs):
+        calls.append(kwargs)
+
+        def compiled(*a, **k):
+            raise RuntimeError('BackendCompilerFailed: inductor exploded\nlong trace')
+        return compiled
+    monkeypatch.setattr(torch, 'compile', lazy_broken)
+    model = TwoParts()
+    x = torch.randn(2, 1, 8, 8)
+    expected = model(x)
+    hook = ADPDCompileHook(mode='max-autotune')
+    hook.before_run(_runner(model))
+    assert hook.compiled == ['backbone', 'anatomy_head']
+    assert calls == [dict(mode='max-autotune')] * 2  # None options are not passed on
+    assert torch.equal(model(x), expected)
+    assert torch.equal(model(x), expected)
+    failures = [m for m in logged if 'failed at its first use' in m]
+    assert len(failures) == 2 and 'inductor exploded' in failures[0]
+    assert 'long trace' not in failures[0]
+    assert model.backbone._compiled_call_impl is None  # eager for good
+
+
+def test_real_error_is_not_swallowed(monkeypatch, logged):
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kw: fn)
+    model = TwoParts()
+    compile_mod.compile_submodules(model)
+    with pytest.raises(RuntimeError):
+        model(torch.randn(2, 3, 8, 8))  # wrong channel count fails eagerly too
+
+
+def test_in_place_compile_keeps_state_dict_keys_and_outputs(logged):
+    torch.manual_seed(0)
+    model = TwoParts()
+    keys = list(model.state_dict())
+    x = torch.randn(2, 1, 8, 8)
+    expected = model(x)
+    hook = ADPDCompileHook(backend='eager')  # real dynamo tracing, no C++ toolchain needed
+    hook.before_run(_runner(model))
+    hook.before_run(_runner(model))  # second run (val after train): compiled once
+    assert hook.compiled == ['backbone', 'anatomy_head']
+    assert list(model.state_dict()) == keys
+    assert model.backbone._compiled_call_impl is not None
+    assert torch.allclose(model(x), expected, atol=1e-6)
+    assert not [m for m in logged if 'failed' in m]

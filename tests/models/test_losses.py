@@ -1,0 +1,89 @@
+import math
+
+import pytest
+import torch
+
+from mmadpd.models.losses import AsymmetricLoss, LSEPoolMILLoss, asymmetric_loss, lse_pool
+
+
+def asl_direct(p, y, gn=4.0, gp=1.0, clip=0.05, eps=1e-8):
+    """Elementwise ASL written out in plain python floats."""
+    if y == 1:
+        return -((1 - p) ** gp) * math.log(max(p, eps))
+    pm = min(1 - p + clip, 1.0)
+    return -((1 - pm) ** gn) * math.log(max(pm, eps))
+
+
+@pytest.mark.parametrize('reduction', ['sum', 'mean'])
+def test_asl_matches_direct_formula(reduction):
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(3, 5, 7, generator=g, dtype=torch.float64)
+    probs[0, 0, 0] = 0.99  # inside the clip margin: negative loss is exactly 0
+    targets = (torch.rand(3, 5, 7, generator=g) > 0.6).double()
+    mask = torch.rand(3, 5, 1, generator=g) > 0.3
+    terms = [asl_direct(float(p), float(y)) * float(m)
+             for p, y, m in zip(probs.flatten(), targets.flatten(),
+                                mask.expand_as(probs).flatten())]
+    expected = sum(terms)
+    if reduction == 'mean':
+        expected /= float(mask.expand_as(probs).sum())
+    got = asymmetric_loss(probs, targets, mask, reduction=reduction)
+    assert got.item() == pytest.approx(expected, rel=1e-10)
+    # The registered module on logits = weight x the function on sigmoid(logits).
+    logits = torch.logit(probs)
+    module = AsymmetricLoss(reduction=reduction, loss_weight=0.01)
+    assert module(logits, targets, mask).item() == pytest.approx(0.01 * expected, rel=1e-5)
+
+
+def test_asl_clip_zeroes_easy_negatives():
+    loss = asymmetric_loss(torch.tensor([0.03]), torch.tensor([0.0]), reduction='none')
+    assert loss.item() == 0.0
+
+
+def test_lse_tends_to_max_and_mean():
+    g = torch.Generator().manual_seed(1)
+    probs = torch.rand(2, 6, 3, generator=g, dtype=torch.float64)
+    present = torch.ones(2, 6, dtype=torch.bool)
+    mx, mean = probs.amax(1), probs.mean(1)
+    assert torch.allclose(lse_pool(probs, present, r=1e4), mx, atol=1e-3)
+    assert torch.allclose(lse_pool(probs, present, r=1e-6), mean, atol=1e-5)
+    # Monotone in r between the two limits.
+    values = [lse_pool(probs, present, r=r) for r in (0.1, 1, 5, 50)]
+    for lo, hi in zip(values, values[1:]):
+        assert (hi >= lo - 1e-12).all()
+    assert ((values[0] >= mean - 1e-12) & (values[-1] <= mx + 1e-12)).all()
+
+
+def test_lse_present_only_masking():
+    probs = torch.tensor([[[0.2], [0.4], [0.99], [0.01]]], dtype=torch.float64)
+    present = torch.tensor([[True, True, False, False]])
+    # Absent regions change nothing: their probabilities are ignored.
+    assert lse_pool(probs, present, r=1e-6).item() == pytest.approx(0.3, abs=1e-6)
+    assert lse_pool(probs, present, r=1e4).item() == pytest.approx(0.4, abs=1e-3)
+    # Reference behaviour: the mean divides by all 4 regions.
+    r = 5.0
+    expected = math.log((math.exp(r * 0.2) + math.exp(r * 0.4)) / 4) / r
+    got = lse_pool(probs, present, r=r, absent='all_regions').item()
+    assert got == pytest.approx(max(expected, 0.0), abs=1e-9)
+    exclude = math.log((math.exp(r * 0.2) + math.exp(r * 0.4)) / 2) / r
+    assert lse_pool(probs, present, r=r).item() == pytest.approx(exclude, abs=1e-9)
+
+
+def test_mil_loss_ignores_images_without_regions_and_has_finite_grad():
+    logits = torch.randn(2, 5, 3, requires_grad=True)
+    present = torch.tensor([[True, False, True, False, False], [False] * 5])
+    labels = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    loss = LSEPoolMILLoss(r=5.0)(logits, present, labels)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
+    assert logits.grad[1].abs().sum() == 0  # no present region: no evidence, no gradient
+    assert logits.grad[0, 1].abs().sum() == 0  # absent region of image 0
+    only_first = LSEPoolMILLoss(r=5.0)(logits[:1], present[:1], labels[:1])
+    assert loss.item() == pytest.approx(only_first.item())
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match='reduction'):
+        AsymmetricLoss(reduction='avg')
+    with pytest.raises(ValueError, match='absent'):
+        LSEPoolMILLoss(absent='some')

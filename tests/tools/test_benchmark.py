@@ -1,0 +1,58 @@
+"""tools/analysis_tools/benchmark.py runs end to end on the CPU at a tiny size and writes
+the JSON keys the README table and benchmarks/*.json rely on."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+
+import benchmark  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def phantom_cache(tmp_path_factory):
+    """A 4-image phantom ImaGenome train split, converted to a 64-px JPEG cache."""
+    from mmadpd.datasets.converters.imagenome import convert_imagenome
+    from mmadpd.datasets.synthetic import generate_dataset
+    root = tmp_path_factory.mktemp('phantom')
+    generate_dataset(str(root), seed=0, num_train=4, num_val=1, num_test=1, num_cxr8=1,
+                     size=96, defect_rate=0.0)
+    sg = root / 'chest-imagenome' / 'silver_dataset'
+    mimic = root / 'mimic-cxr-jpg'
+    out = root / 'imagenome_64'
+    convert_imagenome(str(sg / 'scene_graph'), str(sg / 'splits'), str(mimic),
+                      str(mimic / 'mimic-cxr-2.0.0-metadata.csv'), str(out),
+                      resize_short_side=64, progress=False, log=lambda *a: None)
+    return out
+
+
+def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch):
+    monkeypatch.setenv('MMADPD_IMAGENOME_DIR', str(phantom_cache))
+    out = tmp_path / 'bench.json'
+    res = benchmark.main([
+        osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), '--device', 'cpu',
+        '--batch-size', '2', '--img-size', '64', '--warmup', '0', '--iters', '1',
+        '--repeats', '1', '--pipeline-samples', '4', '--amp', 'bf16', '--channels-last',
+        '--cfg-options', 'train_dataloader.dataset.pipeline.2.size=64',
+        'model.anatomy_head.embed_dims=32', 'model.pathology_head.in_channels=32',
+        'model.anatomy_head.layer_cfg.num_heads=2', '--out', str(out)])
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(res))
+    for key in ('device', 'torch', 'batch_size', 'img_size', 'amp', 'channels_last',
+                'compile', 'command', 'adpd_train_img_s', 'bare_densenet121_train_img_s',
+                'adpd_over_bare_train', 'adpd_infer_img_s', 'adpd_predict_img_s',
+                'postprocess_ms_per_img', 'pipeline_samples_s_per_worker'):
+        assert key in written, key
+    for key in ('adpd_train_img_s', 'bare_densenet121_train_img_s', 'adpd_infer_img_s',
+                'postprocess_ms_per_img', 'pipeline_samples_s_per_worker'):
+        assert written[key] > 0, key
+    assert written['batch_size'] == 2 and written['img_size'] == 64
+    assert written['amp'] == 'bf16' and written['channels_last'] is True
+    assert written['pipeline_collate'] == 'adpd_collate'
+    assert written['pipeline_images_in_set'] >= 1
+    assert 'LoadGreyImageFromFile' in written['pipeline_ms_per_sample_by_transform']
+    assert written['adpd_over_bare_train'] == pytest.approx(
+        written['adpd_train_img_s'] / written['bare_densenet121_train_img_s'])

@@ -1,0 +1,422 @@
+"""Speed benchmark of ADPD against the bare network and of the data pipeline.
+
+    python tools/analysis_tools/benchmark.py CONFIG [--batch-size 256] [--amp bf16]
+        [--channels-last] [--compile] [--device cuda] [--parts train,bare,infer,pipeline]
+        [--loop-seconds 60 --workers 16] [--out benchmarks/x.json]
+
+In ONE process and run it times:
+  (a) train   ADPD train step through the mmengine optimizer wrapper (model.train_step),
+              data already on the device;
+  (b) bare    the same step for a bare torchvision DenseNet121 classifier on the same input
+              (same optimizer, AMP and memory format) — (a)/(b) is the framework overhead;
+  (c) infer   ADPD inference: the network alone (img/s) and predict() with the WBF
+              post-processing (img/s and CPU ms per image);
+  (d) pipeline  the training data pipeline alone from the config's dataset (decode +
+              augmentation + pack + the config's collate function), samples/s in this one
+              process with one OpenCV and one torch thread, as in a DataLoader worker
+              (= per worker), plus the time per transform;
+  (e) loop    (with --loop-seconds) the real training loop: the config's DataLoader with
+              --workers processes feeding model.train_step (and reading the losses back
+              every iteration, as mmengine's logging does), samples/s end to end.
+Warm-up iterations are excluded; every number is the median of --repeats timed repeats.
+The synthetic batch of (a)-(c) is what ``adpd_collate`` + ``ADPDDataPreprocessor`` hand
+the model: one uint8 (B, 1, S, S) image tensor on the device, data samples on the CPU.
+With --amp bf16 the optimizer wrapper is mmengine's AmpOptimWrapper with the (useless for
+bf16) gradient scaler disabled, ``loss_scale=dict(enabled=False)``; fp16 keeps the dynamic
+scaler. AMP needs a CUDA device.
+
+On an H200 (16 cores), e.g.:
+    python tools/analysis_tools/benchmark.py configs/adpd/loc_adpd.py --batch-size 256 \
+        --amp bf16 --channels-last --out benchmarks/h200_eager.json
+    ... the same with --compile --out benchmarks/h200_compiled.json
+    ... --parts loop --loop-seconds 60 --workers 16 (MMADPD_IMAGENOME_DIR = 256-px cache)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('config')
+    p.add_argument('--batch-size', type=int, default=256)
+    p.add_argument('--img-size', type=int, default=None,
+                   help='square input size (default: the config pipeline size)')
+    p.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='none')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--compile', action='store_true', help='torch.compile backbone + heads')
+    p.add_argument('--compile-mode', default=None,
+                   help='torch.compile mode, e.g. max-autotune (default: torch default)')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--parts', default='train,bare,infer,pipeline')
+    p.add_argument('--warmup', type=int, default=3, help='warm-up steps per part')
+    p.add_argument('--iters', type=int, default=5, help='steps per timed repeat')
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--pipeline-samples', type=int, default=200)
+    p.add_argument('--loop-seconds', type=float, default=0.0)
+    p.add_argument('--workers', type=int, default=None, help='DataLoader workers for loop')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                   help='override config entries, key=value')
+    p.add_argument('--out', help='write the results JSON here')
+    return p.parse_args(argv)
+
+
+def sync(device):
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device, warmup, iters, repeats):
+    """Median seconds per call of ``fn`` over ``repeats`` x ``iters`` calls after warm-up."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    per_call = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        sync(device)
+        per_call.append((time.perf_counter() - t0) / iters)
+    return statistics.median(per_call), per_call
+
+
+def autocast(device, amp):
+    if amp == 'none':
+        return torch.autocast(device_type=str(device).split(':')[0], enabled=False)
+    dtype = torch.bfloat16 if amp == 'bf16' else torch.float16
+    return torch.autocast(device_type=str(device).split(':')[0], dtype=dtype)
+
+
+def load_cfg(args):
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def synthetic_batch(batch_size, size, num_regions, num_classes, device, seed=0):
+    """A training batch as PackADPDInputs + collate produce it, already on ``device``:
+    uint8 (B, 1, S, S) images and data samples with every region present."""
+    from mmengine.structures import InstanceData
+    from mmdet.structures import DetDataSample
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(0, 256, (batch_size, 1, size, size), generator=g, dtype=torch.uint8)
+    samples = []
+    for _ in range(batch_size):
+        xy = torch.rand(num_regions, 2, generator=g) * size * 0.6
+        wh = torch.rand(num_regions, 2, generator=g) * size * 0.35 + 4
+        s = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                        pad_shape=(size, size), batch_input_shape=(size, size),
+                                        scale_factor=(1.0, 1.0)))
+        gt = InstanceData()
+        gt.bboxes = torch.cat([xy, xy + wh], 1)
+        gt.labels = torch.arange(num_regions)
+        gt.pathology_labels = (torch.rand(num_regions, num_classes, generator=g) < 0.05).float()
+        s.gt_instances = gt
+        s.gt_image_labels = gt.pathology_labels.amax(0)
+        samples.append(s)
+    # data samples stay on the CPU, as ADPDDataPreprocessor leaves them by default
+    return dict(inputs=inputs.to(device), data_samples=samples)
+
+
+def build_adpd(cfg, args, device):
+    from mmengine.optim import build_optim_wrapper
+    from mmdet.registry import MODELS
+    model_cfg = cfg.model.copy()
+    model_cfg.backbone.init_cfg = None  # random weights: timing only, no download
+    model_cfg.data_preprocessor['channels_last'] = bool(args.channels_last)
+    model = MODELS.build(model_cfg).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if args.compile:
+        from mmadpd.utils.compile import compile_submodules
+        compile_submodules(model, mode=args.compile_mode)
+    optim_cfg = cfg.optim_wrapper.copy()
+    if args.amp != 'none' and device.type != 'cuda':
+        # mmengine's AmpOptimWrapper refuses to start without a GPU: a dry run on the CPU
+        # uses the plain wrapper and runs the step under CPU autocast (see train_step).
+        print(f'--amp {args.amp} on {device}: OptimWrapper + torch.autocast (CPU dry run)')
+        optim_cfg['type'] = 'OptimWrapper'
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg.pop('dtype', None)
+    elif args.amp != 'none':
+        optim_cfg.update(type='AmpOptimWrapper',
+                         dtype='bfloat16' if args.amp == 'bf16' else 'float16')
+        # bf16 has fp32's range: the dynamic loss scaler only adds an unscale pass and
+        # two host synchronisations per step (its inf check).
+        optim_cfg['loss_scale'] = (dict(enabled=False) if args.amp == 'bf16'
+                                   else 'dynamic')
+    else:
+        optim_cfg['type'] = 'OptimWrapper'
+        optim_cfg.pop('loss_scale', None)
+        optim_cfg.pop('dtype', None)
+    return model, build_optim_wrapper(model, optim_cfg)
+
+
+def train_step(model, data, optim_wrapper, args, device):
+    """model.train_step; on a CPU with --amp, under CPU autocast (AmpOptimWrapper's
+    optim_context does that on a GPU)."""
+    if args.amp != 'none' and device.type != 'cuda':
+        with autocast(device, args.amp):
+            return model.train_step(data, optim_wrapper)
+    return model.train_step(data, optim_wrapper)
+
+
+def bench_train(model, optim_wrapper, batch, args, device):
+    model.train()
+    return timed(lambda: train_step(model, batch, optim_wrapper, args, device), device,
+                 args.warmup, args.iters, args.repeats)
+
+
+def bench_bare(cfg, batch, args, device, num_classes):
+    """Bare torchvision DenseNet121 multi-label classifier, same input and optimizer."""
+    import torchvision
+    net = torchvision.models.densenet121(weights=None, num_classes=num_classes).to(device)
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    if args.compile:
+        net.compile(**({'mode': args.compile_mode} if args.compile_mode else {}))
+    opt_cfg = dict(cfg.optim_wrapper.optimizer)
+    opt_cls = getattr(torch.optim, opt_cfg.pop('type'))
+    opt = opt_cls(net.parameters(), **opt_cfg)
+    mean, std = 0.505 * 255, 0.248 * 255
+    target = torch.stack([s.gt_image_labels for s in batch['data_samples']]).to(device)
+    images = batch['inputs']
+
+    def step():
+        x = ((images.float() - mean) / std).expand(-1, 3, -1, -1)
+        x = x.contiguous(memory_format=torch.channels_last if args.channels_last
+                         else torch.contiguous_format)
+        with autocast(device, args.amp):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(x).float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+
+    net.train()
+    return timed(step, device, args.warmup, args.iters, args.repeats)
+
+
+def bench_infer(model, batch, args, device):
+    model.eval()
+    data = model.data_preprocessor(batch, False)
+    with torch.no_grad():
+        def net_only():
+            with autocast(device, args.amp):
+                model._forward(data['inputs'])
+        t_net, _ = timed(net_only, device, args.warmup, args.iters, args.repeats)
+
+        def full():
+            with autocast(device, args.amp):
+                model.predict(data['inputs'], data['data_samples'])
+        t_full, _ = timed(full, device, 1, max(1, args.iters // 2), args.repeats)
+    # The CPU post-processing alone (WBF + top-1 per image) on 200 random images with
+    # every region present and uniform probabilities (about half the mapped classes are
+    # candidates in every region: a heavy case for WBF).
+    rng = np.random.default_rng(0)
+    num_r, num_c = model.anatomy_head.num_regions, model.pathology_head.num_classes
+    # (image, region, corner, xy) sorted over the corners: x1 < x2 and y1 < y2
+    boxes = np.sort(rng.uniform(0, 224, (200, num_r, 2, 2)), axis=2).reshape(200, num_r, 4)
+    probs = rng.uniform(0, 1, (200, num_r, num_c)).astype(np.float32)
+    present = np.ones(num_r, np.float32)  # logit 1 > presence_thr 0.5
+    pp = model.postprocessor
+    per_img = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        for i in range(200):
+            pp(boxes[i], present, probs[i], (224, 224))
+        per_img.append((time.perf_counter() - t0) / 200)
+    t_pp = statistics.median(per_img)
+    return t_net, t_full, t_pp
+
+
+@contextmanager
+def worker_threads():
+    """One OpenCV and one torch thread, as in a DataLoader worker (mmengine sets
+    opencv_num_threads=0 and torch uses 1 thread per worker process)."""
+    import cv2
+    cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(0)
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_threads)
+        torch.set_num_threads(torch_threads)
+
+
+def config_collate(cfg):
+    """The collate function the config's train DataLoader uses (as Runner builds it)."""
+    from functools import partial
+    from mmengine.registry import FUNCTIONS
+    coll = dict(cfg.train_dataloader.get('collate_fn', dict(type='pseudo_collate')))
+    fn = coll.pop('type')
+    return partial(FUNCTIONS.get(fn) if isinstance(fn, str) else fn, **coll), \
+        fn if isinstance(fn, str) else getattr(fn, '__name__', str(fn))
+
+
+def bench_pipeline(cfg, args):
+    """Dataset __getitem__ (decode + augmentation + pack) + collate in this process.
+
+    Returns samples/s (median of --repeats passes over the first --pipeline-samples
+    images), the set size, the collate name and the median ms per sample of every
+    transform (one extra pass)."""
+    from mmdet.registry import DATASETS
+    ds = DATASETS.build(cfg.train_dataloader.dataset)
+    collate, collate_name = config_collate(cfg)
+    n = min(args.pipeline_samples, len(ds))
+    batch_size = min(32, args.batch_size)
+    with worker_threads():
+        for i in range(min(10, n)):
+            ds[i]
+        rates = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            batch = []
+            for i in range(n):
+                batch.append(ds[i])
+                if len(batch) == batch_size:
+                    collate(batch)
+                    batch = []
+            if batch:
+                collate(batch)
+            rates.append(n / (time.perf_counter() - t0))
+        per_transform = {}
+        for i in range(n):
+            results = ds.get_data_info(i)
+            for t in ds.pipeline.transforms:
+                t0 = time.perf_counter()
+                results = t(results)
+                per_transform.setdefault(type(t).__name__, []).append(
+                    time.perf_counter() - t0)
+    breakdown = {k: 1e3 * statistics.median(v) for k, v in per_transform.items()}
+    return statistics.median(rates), len(ds), collate_name, breakdown
+
+
+def bench_loop(cfg, model, optim_wrapper, args, device):
+    """The real training loop: the config's DataLoader + model.train_step.
+
+    An InfiniteSampler replaces the config's sampler so that a small (phantom) set does
+    not restart the workers every few batches; on the real 234k-image set a restart
+    happens once per ~900 batches and costs nothing measurable."""
+    from mmengine.runner import Runner
+    dl_cfg = cfg.train_dataloader.copy()
+    dl_cfg['batch_size'] = args.batch_size
+    dl_cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)
+    if args.workers is not None:
+        dl_cfg['num_workers'] = args.workers
+        dl_cfg['persistent_workers'] = args.workers > 0
+    dl_cfg['pin_memory'] = str(device).startswith('cuda')
+    loader = Runner.build_dataloader(dl_cfg, seed=0)
+    model.train()
+    seen, t0, warm = 0, None, 3
+    it = iter(loader)
+    steps = 0
+    while True:
+        try:
+            data = next(it)
+        except StopIteration:
+            it = iter(loader)
+            data = next(it)
+        log_vars = train_step(model, data, optim_wrapper, args, device)
+        # mmengine's RuntimeInfoHook reads every logged loss back each iteration
+        {k: float(v) for k, v in log_vars.items()}
+        steps += 1
+        if steps == warm:
+            sync(device)
+            t0 = time.perf_counter()
+        elif steps > warm:
+            seen += len(data['data_samples'])
+            if time.perf_counter() - t0 >= args.loop_seconds:
+                break
+    sync(device)
+    return seen / (time.perf_counter() - t0), dl_cfg['num_workers']
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmadpd.utils import register_all_modules
+    register_all_modules()
+    torch.backends.cudnn.benchmark = True
+    device = torch.device(args.device)
+    cfg = load_cfg(args)
+    size = args.img_size or int(cfg.get('image_size', 224))
+    parts = set(args.parts.split(','))
+    res = dict(device=(torch.cuda.get_device_name(device) if device.type == 'cuda'
+                       else f'cpu ({platform.processor() or platform.machine()}, '
+                            f'{os.cpu_count()} cores)'),
+               torch=torch.__version__, python=platform.python_version(),
+               config=osp.relpath(args.config), batch_size=args.batch_size, img_size=size,
+               amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+               command=' '.join([osp.basename(sys.executable)] + sys.argv),
+               torch_threads=torch.get_num_threads(),
+               load_avg_start=list(os.getloadavg()))
+    key = '_compiled' if args.compile else ''
+
+    model = optim = batch = None
+    if parts & {'train', 'bare', 'infer', 'loop'}:
+        model, optim = build_adpd(cfg, args, device)
+        batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
+                                model.pathology_head.num_classes, device)
+    if 'train' in parts:
+        t, reps = bench_train(model, optim, batch, args, device)
+        res[f'adpd_train_img_s{key}'] = args.batch_size / t
+        print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
+    if 'bare' in parts:
+        t, _ = bench_bare(cfg, batch, args, device, model.pathology_head.num_classes)
+        res[f'bare_densenet121_train_img_s{key}'] = args.batch_size / t
+        print(f'(b) bare DenseNet121 train step: {args.batch_size / t:,.0f} img/s')
+        if f'adpd_train_img_s{key}' in res:
+            ratio = res[f'adpd_train_img_s{key}'] / res[f'bare_densenet121_train_img_s{key}']
+            res[f'adpd_over_bare_train{key}'] = ratio
+            print(f'    ratio (a)/(b): {ratio:.3f}')
+    if 'infer' in parts:
+        t_net, t_full, t_pp = bench_infer(model, batch, args, device)
+        res[f'adpd_infer_img_s{key}'] = args.batch_size / t_net
+        res[f'adpd_predict_img_s{key}'] = args.batch_size / t_full
+        res['postprocess_ms_per_img'] = t_pp * 1e3
+        res['postprocess_case'] = (f'{model.anatomy_head.num_regions} regions all present, '
+                                   'uniform random probabilities, median of 200 images')
+        print(f'(c) ADPD inference, network: {args.batch_size / t_net:,.0f} img/s; '
+              f'predict() incl. post-processing: {args.batch_size / t_full:,.0f} img/s; '
+              f'post-processing alone {t_pp * 1e3:.3f} ms/img (CPU)')
+    if 'pipeline' in parts:
+        sps, n, collate_name, breakdown = bench_pipeline(cfg, args)
+        res['pipeline_samples_s_per_worker'] = sps
+        res['pipeline_collate'] = collate_name
+        res['pipeline_images_in_set'] = n
+        res['pipeline_ms_per_sample_by_transform'] = breakdown
+        print(f'(d) data pipeline: {sps:,.0f} samples/s per worker ({n} images in the set, '
+              f'collate {collate_name}); ms/sample: '
+              + ', '.join(f'{k} {v:.3f}' for k, v in breakdown.items()))
+    if args.loop_seconds > 0:
+        sps, workers = bench_loop(cfg, model, optim, args, device)
+        res[f'train_loop_samples_s{key}'] = sps
+        res['train_loop_workers'] = workers
+        print(f'(e) real training loop ({workers} workers): {sps:,.0f} samples/s')
+    res['load_avg_end'] = list(os.getloadavg())
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(res, f, indent=2)
+        print(f'written to {args.out}')
+    return res
+
+
+if __name__ == '__main__':
+    main()
