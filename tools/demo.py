@@ -17,6 +17,7 @@ the data and the trained checkpoint; --force retrains (and regenerates the data)
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -99,10 +100,13 @@ def step_train(work_dir, env, force, train_options=()):
     if train_options:
         cmd += ['--cfg-options', *train_options]
     run(cmd, env=env)
-    last = open(osp.join(train_dir, 'last_checkpoint')).read().strip()
+    # the CXR8 val half selects the checkpoint (as in the paper); the test half is reported
+    best = sorted(glob.glob(osp.join(train_dir, 'best_cxr8_mAP_iter_*.pth')))
+    chosen = best[-1] if best else open(osp.join(train_dir, 'last_checkpoint')).read().strip()
     if osp.lexists(latest):
         os.remove(latest)
-    os.symlink(osp.relpath(last, work_dir), latest)
+    os.symlink(osp.relpath(chosen, work_dir), latest)
+    print(f'[demo] latest.pth -> {osp.relpath(chosen, work_dir)}')
     dumped = osp.join(train_dir, osp.basename(CONFIG))
     shutil.copyfile(dumped if osp.isfile(dumped) else CONFIG, osp.join(work_dir, 'config.py'))
     return latest

@@ -20,7 +20,7 @@ densenet_ckpt = os.environ.get('MMADPD_DENSENET_CKPT') or None
 model = dict(backbone=dict(
     init_cfg=dict(type='Pretrained', checkpoint=densenet_ckpt) if densenet_ckpt else None))
 
-max_iters = 300
+max_iters = 600
 warmup_iters = 30
 val_interval = 100
 train_dataloader = dict(batch_size=16)
@@ -35,7 +35,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters - warmup_iters, eta_min=0.0,
          by_epoch=False, begin=warmup_iters, end=max_iters),
 ]
-custom_hooks = []  # no early stopping in a 300-iteration smoke run
+custom_hooks = []  # no early stopping in a 600-iteration CPU run
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=val_interval, max_keep_ckpts=2))
 log_processor = dict(window_size=10)

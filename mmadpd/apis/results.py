@@ -126,6 +126,12 @@ def unique_stems(names: Iterable[str]) -> List[str]:
     return stems
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder + os.replace."""
     folder = osp.dirname(osp.abspath(path))
@@ -136,6 +142,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates the file 0600; give the result the permissions an ordinary
+        # open() would (0666 minus the umask) so other users can read the outputs
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):

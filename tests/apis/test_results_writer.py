@@ -76,3 +76,17 @@ def test_summary_json_and_csv_list_every_input(tmp_path):
         table = list(csv.DictReader(f))
     assert [r['status'] for r in table] == ['ok', 'failed']
     assert table[1]['reason'] == 'not an image, "quoted"' and table[1]['json'] == ''
+
+
+def test_atomic_write_gives_ordinary_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from mmadpd.apis.results import atomic_write_bytes
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(str(tmp_path / 'out.json'), b'{}')
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE(os.stat(tmp_path / 'out.json').st_mode)
+    assert mode == 0o644  # not mkstemp's 0600
