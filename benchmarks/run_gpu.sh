@@ -2,7 +2,8 @@
 # The GPU check of issue 8 as ONE script for a lent GPU machine (see README "Performance").
 # It expects, in the repository root, a folder .whl/ with the carried wheels (mmengine,
 # mmdet, ensemble-boxes, pycocotools, ... for the device's Python) and the mmcv 2.1.0 sdist,
-# and writes its JSON files and logs to $OUT.
+# and writes its JSON files, the op profile and the mmcv build log to $OUT (at most 8 files
+# come back from the device: keep it that way; the caller tees stdout to $OUT/run.log).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
@@ -13,7 +14,7 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:?set OUT}
 DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-256}
-NUM_TRAIN=${NUM_TRAIN:-3000}
+NUM_TRAIN=${NUM_TRAIN:-2000}
 LOOP_S=${LOOP_S:-45}
 WORKERS=${WORKERS:-$(nproc)}
 PY=${PYTHON:-python3}
@@ -46,22 +47,26 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu
 
 DATA=/tmp/phantom_bench
 "$PY" tools/dataset_converters/make_synthetic_cxr.py $DATA --num-train "$NUM_TRAIN" \
-  --num-val 8 --num-test 8 --num-cxr8 16 --size 512 --defect-rate 0 --workers "$WORKERS" > "$OUT/gen.log"
+  --num-val 8 --num-test 8 --num-cxr8 16 --size 512 --defect-rate 0 --workers "$WORKERS" > /tmp/run_gpu_gen.log
 SG=$DATA/chest-imagenome/silver_dataset
 "$PY" tools/dataset_converters/imagenome_to_coco.py --scene-graphs $SG/scene_graph.zip \
   --splits-dir $SG/splits --images-to-avoid $SG/splits/images_to_avoid.csv \
   --images-root $DATA/mimic-cxr-jpg --metadata $DATA/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv \
-  --out-dir $DATA/coco256 --workers "$WORKERS" --resize-short-side 256 --no-progress > "$OUT/convert.log"
+  --out-dir $DATA/coco256 --workers "$WORKERS" --resize-short-side 256 --no-progress > /tmp/run_gpu_convert.log
 export MMADPD_IMAGENOME_DIR=$DATA/coco256
 log "phantom data + 256-px cache ready"
 
 BENCH=(tools/analysis_tools/benchmark.py configs/adpd/loc_adpd.py --batch-size "$BATCH"
        --amp bf16 --channels-last --device "$DEVICE")
-"$PY" "${BENCH[@]}" --parts train,bare,infer,pipeline --loop-seconds "$LOOP_S" \
-  --workers "$WORKERS" --out "$OUT/bench_eager.json" 2>&1 | grep -v Warning | tee "$OUT/bench_eager.log"
+# Each part writes its own JSON, most important first, so a time-out still returns the rest.
+"$PY" "${BENCH[@]}" --parts train,bare,infer --profile "$OUT/profile_adpd_train.txt" \
+  --out "$OUT/bench_eager.json" 2>&1 | grep -v Warning
 log "eager benchmark done"
 if [[ "${SKIP_COMPILE:-0}" != "1" ]]; then
   "$PY" "${BENCH[@]}" --compile --parts train,bare,infer --out "$OUT/bench_compiled.json" \
-    2>&1 | grep -v Warning | tee "$OUT/bench_compiled.log"
+    2>&1 | grep -v Warning
   log "compiled benchmark done"
 fi
+"$PY" "${BENCH[@]}" --parts pipeline --loop-seconds "$LOOP_S" --workers "$WORKERS" \
+  --out "$OUT/bench_loop.json" 2>&1 | grep -v Warning
+log "pipeline + real loop done"

@@ -38,8 +38,12 @@ def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch
         '--repeats', '1', '--pipeline-samples', '4', '--amp', 'bf16', '--channels-last',
         '--cfg-options', 'train_dataloader.dataset.pipeline.2.size=64',
         'model.anatomy_head.embed_dims=32', 'model.pathology_head.in_channels=32',
-        'model.anatomy_head.layer_cfg.num_heads=2', '--out', str(out)])
+        'model.anatomy_head.layer_cfg.num_heads=2', '--out', str(out),
+        '--profile', str(tmp_path / 'profile.txt')])
     written = json.loads(out.read_text())
+    # the op profile of the ADPD train step (for when (a)/(b) falls short)
+    profile = (tmp_path / 'profile.txt').read_text()
+    assert 'sorted by cpu_time_total' in profile and 'Optimizer.step' in profile
     assert written == json.loads(json.dumps(res))
     for key in ('device', 'torch', 'batch_size', 'img_size', 'amp', 'channels_last',
                 'compile', 'command', 'adpd_train_img_s', 'bare_densenet121_train_img_s',

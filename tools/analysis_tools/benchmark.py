@@ -70,6 +70,9 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                    help='override config entries, key=value')
     p.add_argument('--out', help='write the results JSON here')
+    p.add_argument('--profile', metavar='TXT',
+                   help='after the timing, profile 3 ADPD train steps with torch.profiler '
+                        'and write the op table (sorted by device time, then CPU time) here')
     return p.parse_args(argv)
 
 
@@ -179,6 +182,30 @@ def bench_train(model, optim_wrapper, batch, args, device):
     model.train()
     return timed(lambda: train_step(model, batch, optim_wrapper, args, device), device,
                  args.warmup, args.iters, args.repeats)
+
+
+def profile_train(model, optim_wrapper, batch, args, device, out_file):
+    """torch.profiler op table of 3 ADPD train steps (where the time goes when (a)/(b)
+    falls short): device kernels and host-side ops, including the gaps a host sync
+    leaves."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU]
+    if device.type == 'cuda':
+        acts.append(ProfilerActivity.CUDA)
+    model.train()
+    train_step(model, batch, optim_wrapper, args, device)
+    sync(device)
+    with profile(activities=acts, record_shapes=False) as prof:
+        for _ in range(3):
+            train_step(model, batch, optim_wrapper, args, device)
+        sync(device)
+    table = []
+    for key in (['cuda_time_total'] if device.type == 'cuda' else []) + ['cpu_time_total']:
+        table.append(f'== sorted by {key} ==')
+        table.append(prof.key_averages().table(sort_by=key, row_limit=40))
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    with open(out_file, 'w') as f:
+        f.write('\n'.join(table))
 
 
 def bench_bare(cfg, batch, args, device, num_classes):
@@ -376,7 +403,7 @@ def main(argv=None):
     key = '_compiled' if args.compile else ''
 
     model = optim = batch = None
-    if parts & {'train', 'bare', 'infer', 'loop'}:
+    if parts & {'train', 'bare', 'infer'} or args.loop_seconds > 0:
         model, optim = build_adpd(cfg, args, device)
         batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
                                 model.pathology_head.num_classes, device)
@@ -384,6 +411,9 @@ def main(argv=None):
         t, reps = bench_train(model, optim, batch, args, device)
         res[f'adpd_train_img_s{key}'] = args.batch_size / t
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
+    if 'train' in parts and args.profile:
+        profile_train(model, optim, batch, args, device, args.profile)
+        print(f'    profile of 3 ADPD train steps written to {args.profile}')
     if 'bare' in parts:
         t, _ = bench_bare(cfg, batch, args, device, model.pathology_head.num_classes)
         res[f'bare_densenet121_train_img_s{key}'] = args.batch_size / t
