@@ -62,6 +62,10 @@ BENCH=(tools/analysis_tools/benchmark.py configs/adpd/loc_adpd.py --batch-size "
 "$PY" "${BENCH[@]}" --parts train,bare,infer --profile "$OUT/profile_adpd_train.txt" \
   --out "$OUT/bench_eager.json" 2>&1 | grep -v Warning
 log "eager benchmark done"
+# the same train step with mmengine's per-step gradient-norm sync, for the comparison
+"$PY" "${BENCH[@]}" --parts train --grad-norm-log-interval 1 --out "$OUT/bench_sync.json" \
+  2>&1 | grep -v Warning
+log "per-step-sync train step done"
 if [[ "${SKIP_COMPILE:-0}" != "1" ]]; then
   "$PY" "${BENCH[@]}" --compile --parts train,bare,infer --out "$OUT/bench_compiled.json" \
     2>&1 | grep -v Warning

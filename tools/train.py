@@ -36,7 +36,8 @@ def main():
     cfg = load_config(args)
 
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        lazy = 'LazyGradNorm' in str(cfg.optim_wrapper.get('type', ''))
+        cfg.optim_wrapper.type = 'LazyGradNormAmpOptimWrapper' if lazy else 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', dict(base_batch_size=128))

@@ -1,5 +1,7 @@
-"""Training/testing machinery: the report hook and the report writer."""
-from .hooks import ADPDReportHook
+"""Training/testing machinery: hooks, the report writer, sync-free optimizer wrappers."""
+from .hooks import ADPDCompileHook, ADPDReportHook
+from .optim_wrappers import LazyGradNormAmpOptimWrapper, LazyGradNormOptimWrapper
 from .report import write_report
 
-__all__ = ['ADPDReportHook', 'write_report']
+__all__ = ['ADPDReportHook', 'ADPDCompileHook', 'LazyGradNormOptimWrapper',
+           'LazyGradNormAmpOptimWrapper', 'write_report']

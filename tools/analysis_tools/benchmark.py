@@ -70,6 +70,9 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                    help='override config entries, key=value')
     p.add_argument('--out', help='write the results JSON here')
+    p.add_argument('--grad-norm-log-interval', type=int, default=50,
+                   help='steps between gradient-norm reads (LazyGradNorm* wrappers); 1 = '
+                        "mmengine's wrappers, which sync host and GPU every step")
     p.add_argument('--profile', metavar='TXT',
                    help='after the timing, profile 3 ADPD train steps with torch.profiler '
                         'and write the op table (sorted by device time, then CPU time) here')
@@ -166,6 +169,10 @@ def build_adpd(cfg, args, device):
         optim_cfg['type'] = 'OptimWrapper'
         optim_cfg.pop('loss_scale', None)
         optim_cfg.pop('dtype', None)
+    optim_cfg.pop('grad_norm_log_interval', None)
+    if args.grad_norm_log_interval > 1:  # mmadpd's sync-free logging variants
+        optim_cfg['type'] = 'LazyGradNorm' + optim_cfg['type']
+        optim_cfg['grad_norm_log_interval'] = args.grad_norm_log_interval
     return model, build_optim_wrapper(model, optim_cfg)
 
 
@@ -397,6 +404,7 @@ def main(argv=None):
                torch=torch.__version__, python=platform.python_version(),
                config=osp.relpath(args.config), batch_size=args.batch_size, img_size=size,
                amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+               grad_norm_log_interval=args.grad_norm_log_interval,
                command=' '.join([osp.basename(sys.executable)] + sys.argv),
                torch_threads=torch.get_num_threads(),
                load_avg_start=list(os.getloadavg()))
