@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check of issue 8 as ONE script for a lent GPU machine (see README "Performance").
-# It expects, in the repository root, a folder .whl/ with the carried wheels (mmengine,
-# mmdet, ensemble-boxes, pycocotools, ... for the device's Python) and the mmcv 2.1.0 sdist,
+# It expects, in the repository root, a folder .whl/ (made here by
+# benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
+# lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist,
 # and writes its JSON files, the op profile and the mmcv build log to $OUT (at most 8 files
 # come back from the device: keep it that way; the caller tees stdout to $OUT/run.log).
 #
