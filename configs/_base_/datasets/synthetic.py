@@ -77,22 +77,10 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline,
         backend_args=backend_args))
+# The test half: the val loader with the other annotation file.
 test_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=True,
-    pin_memory=False,
-    drop_last=False,
-    collate_fn=dict(type='adpd_collate'),
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=eval_dataset_type,
-        data_root=cxr8_root,
-        ann_file='cxr8_test.json',
-        data_prefix=dict(img='images/'),
-        test_mode=True,
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+    val_dataloader,
+    dataset=dict(val_dataloader['dataset'], ann_file='cxr8_test.json'))
 
 val_evaluator = dict(type='CXR8DetectionMetric')
 test_evaluator = val_evaluator
