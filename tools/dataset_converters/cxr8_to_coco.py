@@ -34,20 +34,11 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmadpd.datasets.converters.cxr8 import convert_cxr8
-    from mmadpd.datasets.converters.skips import StrictModeError
+    from mmadpd.datasets.converters.skips import run_converter
 
-    try:
-        convert_cxr8(args.bbox_csv, args.data_entry, args.out_dir,
-                     image_dir=args.image_dir, seed=args.seed, strict=args.strict,
-                     split_csv=args.split_csv, recompute_split=args.recompute_split)
-    except StrictModeError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    return 0
-
+    return run_converter(convert_cxr8, args.bbox_csv, args.data_entry, args.out_dir,
+                         image_dir=args.image_dir, seed=args.seed, strict=args.strict,
+                         split_csv=args.split_csv, recompute_split=args.recompute_split)
 
 if __name__ == '__main__':
     sys.exit(main())

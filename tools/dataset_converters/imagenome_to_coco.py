@@ -41,22 +41,13 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from mmadpd.datasets.converters.imagenome import convert_imagenome
-    from mmadpd.datasets.converters.skips import StrictModeError
+    from mmadpd.datasets.converters.skips import run_converter
 
-    try:
-        convert_imagenome(args.scene_graphs, args.splits_dir, args.images_root,
-                          args.metadata, args.out_dir, images_to_avoid=args.images_to_avoid,
-                          workers=args.workers, strict=args.strict,
-                          resize_short_side=args.resize_short_side,
-                          progress=not args.no_progress)
-    except StrictModeError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    return 0
-
+    return run_converter(convert_imagenome, args.scene_graphs, args.splits_dir,
+                         args.images_root, args.metadata, args.out_dir,
+                         images_to_avoid=args.images_to_avoid, workers=args.workers,
+                         strict=args.strict, resize_short_side=args.resize_short_side,
+                         progress=not args.no_progress)
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -7,6 +7,7 @@ file, so a user can see exactly what was left out. In strict mode the first even
 """
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional
 
@@ -66,3 +67,18 @@ class SkipReport:
                          f'{self.descriptions.get(reason, "")}')
         lines.append(f'  {"total":<{width}}  {self.total:>8}')
         return '\n'.join(lines)
+
+
+def run_converter(convert, *args, **kwargs) -> int:
+    """Exit status of a converter CLI: 0 on success (skips are reported, not fatal),
+    2 for the first skip in ``--strict`` mode, 1 for unreadable inputs or bad arguments;
+    the reason is printed as one ``error:`` line on stderr."""
+    try:
+        convert(*args, **kwargs)
+    except StrictModeError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    return 0
