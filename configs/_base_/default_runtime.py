@@ -4,6 +4,10 @@ custom_imports = dict(imports=['mmadpd'], allow_failed_imports=False)
 default_scope = 'mmdet'
 
 default_hooks = dict(
+    # mmengine's RuntimeInfoHook reads every loss back to the host each iteration (a GPU
+    # sync that exposes all per-step host work); this one reads them once per logging
+    # interval and fills the message hub with exactly the same values.
+    runtime_info=dict(type='LazyRuntimeInfoHook'),
     logger=dict(type='LoggerHook', interval=50),
     # Iteration-based checkpoints; the best one is selected on CXR8 val mAP.
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3,

@@ -1,7 +1,7 @@
 """Training/testing machinery: hooks, the report writer, sync-free optimizer wrappers."""
-from .hooks import ADPDCompileHook, ADPDReportHook
+from .hooks import ADPDCompileHook, ADPDReportHook, LazyRuntimeInfoHook
 from .optim_wrappers import LazyGradNormAmpOptimWrapper, LazyGradNormOptimWrapper
 from .report import write_report
 
-__all__ = ['ADPDReportHook', 'ADPDCompileHook', 'LazyGradNormOptimWrapper',
-           'LazyGradNormAmpOptimWrapper', 'write_report']
+__all__ = ['ADPDReportHook', 'ADPDCompileHook', 'LazyRuntimeInfoHook',
+           'LazyGradNormOptimWrapper', 'LazyGradNormAmpOptimWrapper', 'write_report']

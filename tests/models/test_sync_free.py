@@ -1,0 +1,94 @@
+"""The whole training step never reads a device tensor back to the host.
+
+On a GPU every such read (``.item()``, ``float(t)``, ``bool(t)``, boolean-mask indexing,
+``nonzero``, ``repeat_interleave`` without ``output_size``, ``.cpu()``) makes the host wait
+for the GPU; the host then cannot queue the next step while the GPU works, and all per-step
+host work becomes GPU idle time. The meta device has shapes but no data, so every one of
+those reads raises there: a step that runs on meta is free of them. This is the CPU check
+of what ``torch.cuda.set_sync_debug_mode('error')`` would check on a GPU.
+"""
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmengine.optim import OptimWrapper, build_optim_wrapper
+
+from mmdet.registry import MODELS
+
+from mmadpd.engine import LazyRuntimeInfoHook
+from mmadpd.utils import register_all_modules
+
+from adpd_model_builders import make_sample, tiny_adpd_cfg
+
+META = torch.device('meta')
+SIZE, NUM_REGIONS, NUM_CLASSES = 64, 4, 3
+
+
+def _batch(batch_size=3):
+    """uint8 images on the meta device; gt on the CPU, as ADPDDataPreprocessor keeps it
+    (targets are built there and copied to the device)."""
+    g = torch.Generator().manual_seed(0)
+    samples = []
+    for i in range(batch_size):
+        labels = [0, 2, 3] if i % 2 else [0, 1, 2, 3, 1]  # a missing and a repeated region
+        xy = torch.rand(len(labels), 2, generator=g) * 30
+        boxes = torch.cat([xy, xy + 10 + torch.rand(len(labels), 2, generator=g) * 20], 1)
+        path = (torch.rand(len(labels), NUM_CLASSES, generator=g) < 0.3).float()
+        samples.append(make_sample(boxes, labels, size=SIZE, pathology=path,
+                                   image_labels=path.amax(0)))
+    images = torch.empty((batch_size, 1, SIZE, SIZE), dtype=torch.uint8, device=META)
+    return dict(inputs=images, data_samples=samples)
+
+
+def _meta_model(channels_last=False, **cfg_kw):
+    register_all_modules()
+    cfg = tiny_adpd_cfg(NUM_REGIONS, NUM_CLASSES, **cfg_kw)
+    cfg['data_preprocessor'] = dict(type='ADPDDataPreprocessor', channels_last=channels_last)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.to(META)
+
+
+def _fake_runner(hub):
+    return SimpleNamespace(message_hub=hub, iter=0, max_iters=1000,
+                           train_dataloader=list(range(500)))
+
+
+@pytest.mark.parametrize('mode', ['loc', 'mil', 'loc+mil', 'loc channels_last'])
+def test_train_step_has_no_device_to_host_read(mode):
+    model = _meta_model(channels_last='channels_last' in mode,
+                        loc=mode.startswith('loc'), mil='mil' in mode)
+    wrapper = build_optim_wrapper(model, dict(
+        type='LazyGradNormOptimWrapper', grad_norm_log_interval=50,
+        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=1e-5),
+        clip_grad=dict(max_norm=5.0, norm_type=2)))
+    hub = MessageHub.get_instance(f'sync-free-{mode}')
+    hook = LazyRuntimeInfoHook()
+    model.train()
+    for step in range(2):
+        log_vars = model.train_step(_batch(), wrapper)
+        hook.after_train_iter(_fake_runner(hub), step, outputs=log_vars)
+        assert all(p.device == META for p in model.parameters())
+        assert set(log_vars) >= {'loss', 'loss_presence', 'loss_bbox', 'loss_giou'}
+    assert 'train/loss' not in hub.log_scalars  # kept on the device, not read yet
+    assert len(hook._pending) == 2
+
+
+def test_the_check_catches_a_host_read():
+    """mmengine's own OptimWrapper logs float(grad_norm) every step: caught."""
+    model = _meta_model()
+    wrapper = OptimWrapper(optimizer=torch.optim.AdamW(model.parameters(), lr=1e-4),
+                           clip_grad=dict(max_norm=5.0))
+    model.train()
+    with pytest.raises((RuntimeError, NotImplementedError), match='meta'):
+        model.train_step(_batch(), wrapper)
+
+
+def test_network_forward_has_no_host_read():
+    model = _meta_model().eval()
+    data = model.data_preprocessor(_batch(), False)
+    with torch.no_grad():
+        presence, boxes, logits = model._forward(data['inputs'])
+    assert presence.shape == (3, NUM_REGIONS) and boxes.shape == (3, NUM_REGIONS, 4)
+    assert logits.shape == (3, NUM_REGIONS, NUM_CLASSES)
