@@ -2,76 +2,113 @@
 # The GPU check of issue 8 as ONE script for a lent GPU machine (see README "Performance").
 # It expects, in the repository root, a folder .whl/ (made here by
 # benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
-# lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist,
-# and writes its JSON files, the op profile and the mmcv build log to $OUT (at most 8 files
-# come back from the device: keep it that way; the caller tees stdout to $OUT/run.log).
+# lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist, and
+# writes one JSON per step and the op profile to $OUT (at most 8 files come back from the
+# device: keep it that way; the caller tees stdout to $OUT/run.log).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
-# Local dry run of the same steps on a CPU (no wheels, no mmcv build, tiny sizes):
-#   LOCAL=1 SKIP_COMPILE=1 OUT=/tmp/out DEVICE=cpu BATCH=4 NUM_TRAIN=40 LOOP_S=5 bash benchmarks/run_gpu.sh
+# Steps, most important first; a step that would not finish inside BUDGET_S seconds of the
+# script is skipped with a log line (its estimate is the last number of each `step` line):
+#   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
+#   loop       the real training loop (Runner, config batch 128, one worker per core)
+#              + the data pipeline per worker
+#   compiled   the train steps again with torch.compile
+#   sync       the eager ADPD step with mmengine's per-step gradient-norm sync
+#   loop_compiled  the real loop with torch.compile
+#
+# mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
+# for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
+# builds the real CPU ops (~2 min on 16 cores), MMCV=installed uses the installed mmcv.
+#
+# Local dry run of the same steps on a CPU (no wheels, tiny sizes; SKIP names steps):
+#   LOCAL=1 MMCV=stub OUT=/tmp/out DEVICE=cpu BATCH=4 IMG=64 NUM_TRAIN=40 LOOP_S=5 \
+#     LOOP_BATCH=4 WORKERS=2 SKIP=compiled,loop_compiled PYTHON=.venv/bin/python \
+#     bash benchmarks/run_gpu.sh
 set -euo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:?set OUT}
 DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-256}
-NUM_TRAIN=${NUM_TRAIN:-2000}
-LOOP_S=${LOOP_S:-45}
+NUM_TRAIN=${NUM_TRAIN:-1000}
+LOOP_S=${LOOP_S:-40}
 WORKERS=${WORKERS:-$(nproc)}
+BUDGET_S=${BUDGET_S:-560}
 PY=${PYTHON:-python3}
+MMCV=${MMCV:-$([[ "${LOCAL:-0}" == "1" ]] && echo installed || echo stub)}
 T0=$SECONDS
 log() { echo "[run_gpu $((SECONDS - T0))s] $*"; }
+mkdir -p "$OUT"
 
 if [[ "${LOCAL:-0}" != "1" ]]; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD
   log "wheels installed"
-  # mmdet imports mmcv.ops at import time, so mmcv needs its compiled ops. ADPD uses none
-  # of them, so the CPU ops are enough (CUDA hidden during the build: ~1-2 min on 16 cores
-  # instead of a full CUDA build). -std=c++20: torch's recent headers need it.
-  mkdir -p /tmp/mmcvsrc && tar -xzf .whl/mmcv-2.1.0.tar.gz -C /tmp/mmcvsrc
-  src=/tmp/mmcvsrc/mmcv-2.1.0
-  sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
-  build() {
-    (cd "$src" && CUDA_VISIBLE_DEVICES= FORCE_CUDA=0 MMCV_WITH_OPS=1 MAX_JOBS=$WORKERS \
-       "$PY" setup.py build_ext --inplace > "$OUT/mmcv_build.log" 2>&1)
-  }
-  # an older torch may still want C++17: retry once with the sdist's own flag
-  build || { sed -i 's/-std=c++20/-std=c++17/g' "$src/setup.py"; build; } \
-    || { tail -30 "$OUT/mmcv_build.log"; exit 1; }
-  export PYTHONPATH=$src:$PYTHONPATH
-  log "mmcv ops built"
+else
+  export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
-"$PY" -c "import mmcv._ext, mmdet.models, mmadpd, torch; print('stack ok', torch.__version__, torch.cuda.is_available())"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.txt" 2>/dev/null || true
+if [[ "$MMCV" != "installed" ]]; then
+  rm -rf /tmp/mmcvsrc && mkdir -p /tmp/mmcvsrc && tar -xzf .whl/mmcv-2.1.0.tar.gz -C /tmp/mmcvsrc
+  src=/tmp/mmcvsrc/mmcv-2.1.0
+  if [[ "$MMCV" == "stub" ]]; then
+    cp benchmarks/mmcv_ext_stub.py "$src/mmcv/_ext.py"
+  else
+    # CPU ops only (CUDA hidden during the build). -std=c++20: torch's recent headers
+    # need it; an older torch may still want the sdist's C++17, hence the retry.
+    sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
+    build() {
+      (cd "$src" && CUDA_VISIBLE_DEVICES= FORCE_CUDA=0 MMCV_WITH_OPS=1 MAX_JOBS=$WORKERS \
+         "$PY" setup.py build_ext --inplace > /tmp/mmcv_build.log 2>&1)
+    }
+    build || { sed -i 's/-std=c++20/-std=c++17/g' "$src/setup.py"; build; } \
+      || { tail -30 /tmp/mmcv_build.log; exit 1; }
+  fi
+  export PYTHONPATH=$src:$PYTHONPATH
+  log "mmcv from the sdist ($MMCV)"
+fi
+"$PY" -c "import mmcv, mmcv._ext, mmdet.models, mmadpd, torch; print('stack ok: torch', torch.__version__, 'cuda', torch.cuda.is_available(), '| mmcv', mmcv.__version__, mmcv._ext.__file__)"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
 
 DATA=/tmp/phantom_bench
 "$PY" tools/dataset_converters/make_synthetic_cxr.py $DATA --num-train "$NUM_TRAIN" \
-  --num-val 8 --num-test 8 --num-cxr8 16 --size 512 --defect-rate 0 --workers "$WORKERS" > /tmp/run_gpu_gen.log
+  --num-val 8 --num-test 8 --num-cxr8 16 --size 320 --defect-rate 0 --workers "$WORKERS" \
+  > /tmp/run_gpu_gen.log
 SG=$DATA/chest-imagenome/silver_dataset
 "$PY" tools/dataset_converters/imagenome_to_coco.py --scene-graphs $SG/scene_graph.zip \
   --splits-dir $SG/splits --images-to-avoid $SG/splits/images_to_avoid.csv \
   --images-root $DATA/mimic-cxr-jpg --metadata $DATA/mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv \
-  --out-dir $DATA/coco256 --workers "$WORKERS" --resize-short-side 256 --no-progress > /tmp/run_gpu_convert.log
+  --out-dir $DATA/coco256 --workers "$WORKERS" --resize-short-side 256 --no-progress \
+  > /tmp/run_gpu_convert.log
 export MMADPD_IMAGENOME_DIR=$DATA/coco256
-log "phantom data + 256-px cache ready"
+log "phantom data + 256-px cache ready ($NUM_TRAIN training images)"
 
-BENCH=(tools/analysis_tools/benchmark.py configs/adpd/loc_adpd.py --batch-size "$BATCH"
-       --amp bf16 --channels-last --device "$DEVICE")
-# Each part writes its own JSON, most important first, so a time-out still returns the rest.
-"$PY" "${BENCH[@]}" --parts train,bare,infer --profile "$OUT/profile_adpd_train.txt" \
-  --out "$OUT/bench_eager.json" 2>&1 | grep -v Warning
-log "eager benchmark done"
-# the same train step with mmengine's per-step gradient-norm sync, for the comparison
-"$PY" "${BENCH[@]}" --parts train --grad-norm-log-interval 1 --out "$OUT/bench_sync.json" \
-  2>&1 | grep -v Warning
-log "per-step-sync train step done"
-if [[ "${SKIP_COMPILE:-0}" != "1" ]]; then
-  "$PY" "${BENCH[@]}" --compile --parts train,bare,infer --out "$OUT/bench_compiled.json" \
-    2>&1 | grep -v Warning
-  log "compiled benchmark done"
-fi
-"$PY" "${BENCH[@]}" --parts pipeline --loop-seconds "$LOOP_S" --workers "$WORKERS" \
-  --out "$OUT/bench_loop.json" 2>&1 | grep -v Warning
-log "pipeline + real loop done"
+# step NAME ESTIMATE_S ARGS...: one benchmark process, skipped when it would overrun.
+step() {
+  local name=$1 est=$2; shift 2
+  if [[ ",${SKIP:-}," == *",$name,"* ]]; then
+    log "SKIPPED $name (SKIP)"
+    return 0
+  fi
+  if (( SECONDS - T0 + est > BUDGET_S )); then
+    log "SKIPPED $name (needs ~${est}s, $((BUDGET_S - SECONDS + T0))s left of BUDGET_S)"
+    return 0
+  fi
+  # a failed step is logged and the next one still runs
+  if "$PY" tools/analysis_tools/benchmark.py configs/adpd/loc_adpd.py --amp bf16 \
+      --channels-last --device "$DEVICE" ${IMG:+--img-size $IMG} "$@" \
+      --out "$OUT/bench_$name.json" 2>&1 | grep -v Warning; then
+    log "$name done"
+  else
+    log "$name FAILED (status ${PIPESTATUS[0]})"
+  fi
+}
+LOOP=(--parts pipeline --loop-seconds "$LOOP_S" --workers "$WORKERS"
+      ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
+step eager 150 --batch-size "$BATCH" --parts train,bare,infer \
+  --profile "$OUT/profile_adpd_train.txt"
+step loop $((LOOP_S + 40)) "${LOOP[@]}"
+step compiled 240 --batch-size "$BATCH" --parts train,bare --compile
+step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
+step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline/none}" --compile
+log "all steps done"

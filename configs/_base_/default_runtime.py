@@ -14,7 +14,9 @@ default_hooks = dict(
                     save_best='cxr8/mAP', rule='greater'),
     # After every validation/test run: <work_dir>/report/ with metrics.json, table.md,
     # PR curves and overlays (rank 0 only). A default hook, not a custom one, so configs
-    # that replace `custom_hooks` keep it; disable with default_hooks.report=None.
+    # that replace `custom_hooks` keep it. Disable it with
+    # default_hooks.report.on_val=False / .on_test=False (mmengine accepts None only for
+    # its own built-in default hooks).
     report=dict(type='ADPDReportHook'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 

@@ -60,3 +60,27 @@ def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch
     assert 'LoadGreyImageFromFile' in written['pipeline_ms_per_sample_by_transform']
     assert written['adpd_over_bare_train'] == pytest.approx(
         written['adpd_train_img_s'] / written['bare_densenet121_train_img_s'])
+
+
+def test_benchmark_real_loop_runs_the_configs_runner(phantom_cache, tmp_path, monkeypatch):
+    """(e) builds mmengine's Runner from the config (its hooks included), trains for
+    --loop-seconds after the warm-up and reports samples/s at the config's batch size."""
+    monkeypatch.setenv('MMADPD_IMAGENOME_DIR', str(phantom_cache))
+    cfg_file = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
+    args = ['--device', 'cpu', '--img-size', '64', '--parts', 'none', '--warmup', '1',
+            '--loop-seconds', '2', '--workers', '1', '--loop-batch-size', '2',
+            '--cfg-options', 'train_dataloader.dataset.pipeline.2.size=64',
+            'model.anatomy_head.embed_dims=32', 'model.pathology_head.in_channels=32',
+            'model.anatomy_head.layer_cfg.num_heads=2']
+    cfg = benchmark.load_cfg(benchmark.parse_args([cfg_file] + args))
+    loop_cfg = benchmark.loop_config(cfg, benchmark.parse_args([cfg_file] + args),
+                                     benchmark.torch.device('cpu'), str(tmp_path))
+    # the config's hooks stay (lazy runtime info, timer, logger); validation goes
+    assert loop_cfg.default_hooks.runtime_info.type == 'LazyRuntimeInfoHook'
+    assert loop_cfg.default_hooks.checkpoint is None and loop_cfg.val_dataloader is None
+    assert all(h['type'] != 'EarlyStoppingHook' for h in loop_cfg.custom_hooks)
+    assert loop_cfg.optim_wrapper.type == 'LazyGradNormOptimWrapper'  # no AMP on a CPU
+    res = benchmark.main([cfg_file, '--out', str(tmp_path / 'loop.json')] + args)
+    assert res['train_loop_samples_s'] > 0
+    assert res['train_loop_workers'] == 1 and res['train_loop_batch_size'] == 2
+    assert 'adpd_train_img_s' not in res  # --parts none: only the loop ran

@@ -15,9 +15,11 @@ In ONE process and run it times:
               augmentation + pack + the config's collate function), samples/s in this one
               process with one OpenCV and one torch thread, as in a DataLoader worker
               (= per worker), plus the time per transform;
-  (e) loop    (with --loop-seconds) the real training loop: the config's DataLoader with
-              --workers processes feeding model.train_step (and reading the losses back
-              every iteration, as mmengine's logging does), samples/s end to end.
+  (e) loop    (with --loop-seconds) the real training loop: mmengine's Runner built from
+              the config (DataLoader with --workers processes, data preprocessor,
+              optimizer wrapper, schedulers, runtime-info/timer/logger hooks; no
+              validation or checkpoints) at the config's batch size (--loop-batch-size),
+              samples/s end to end after --warmup iterations.
 Warm-up iterations are excluded; every number is the median of --repeats timed repeats.
 The synthetic batch of (a)-(c) is what ``adpd_collate`` + ``ADPDDataPreprocessor`` hand
 the model: one uint8 (B, 1, S, S) image tensor on the device, data samples on the CPU.
@@ -34,6 +36,7 @@ On an H200 (16 cores), e.g.:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -67,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument('--pipeline-samples', type=int, default=200)
     p.add_argument('--loop-seconds', type=float, default=0.0)
     p.add_argument('--workers', type=int, default=None, help='DataLoader workers for loop')
+    p.add_argument('--loop-batch-size', type=int, default=None,
+                   help="batch size of the loop (default: the config's, the schedule's)")
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                    help='override config entries, key=value')
     p.add_argument('--out', help='write the results JSON here')
@@ -138,18 +143,8 @@ def synthetic_batch(batch_size, size, num_regions, num_classes, device, seed=0):
     return dict(inputs=inputs.to(device), data_samples=samples)
 
 
-def build_adpd(cfg, args, device):
-    from mmengine.optim import build_optim_wrapper
-    from mmdet.registry import MODELS
-    model_cfg = cfg.model.copy()
-    model_cfg.backbone.init_cfg = None  # random weights: timing only, no download
-    model_cfg.data_preprocessor['channels_last'] = bool(args.channels_last)
-    model = MODELS.build(model_cfg).to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if args.compile:
-        from mmadpd.utils.compile import compile_submodules
-        compile_submodules(model, mode=args.compile_mode)
+def optim_wrapper_cfg(cfg, args, device):
+    """The config's optimizer wrapper with the CLI's --amp and --grad-norm-log-interval."""
     optim_cfg = cfg.optim_wrapper.copy()
     if args.amp != 'none' and device.type != 'cuda':
         # mmengine's AmpOptimWrapper refuses to start without a GPU: a dry run on the CPU
@@ -173,6 +168,22 @@ def build_adpd(cfg, args, device):
     if args.grad_norm_log_interval > 1:  # mmadpd's sync-free logging variants
         optim_cfg['type'] = 'LazyGradNorm' + optim_cfg['type']
         optim_cfg['grad_norm_log_interval'] = args.grad_norm_log_interval
+    return optim_cfg
+
+
+def build_adpd(cfg, args, device):
+    from mmengine.optim import build_optim_wrapper
+    from mmdet.registry import MODELS
+    model_cfg = cfg.model.copy()
+    model_cfg.backbone.init_cfg = None  # random weights: timing only, no download
+    model_cfg.data_preprocessor['channels_last'] = bool(args.channels_last)
+    model = MODELS.build(model_cfg).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if args.compile:
+        from mmadpd.utils.compile import compile_submodules
+        compile_submodules(model, mode=args.compile_mode)
+    optim_cfg = optim_wrapper_cfg(cfg, args, device)
     return model, build_optim_wrapper(model, optim_cfg)
 
 
@@ -342,51 +353,97 @@ def bench_pipeline(cfg, args):
     return statistics.median(rates), len(ds), collate_name, breakdown
 
 
-def bench_loop(cfg, model, optim_wrapper, args, device):
-    """The real training loop: the config's DataLoader + model.train_step.
+class _LoopTimer:
+    """Runner hook that times the training iterations after ``warmup`` of them (GPU
+    synchronised at both ends only) and stops the loop after ``seconds``."""
 
-    An InfiniteSampler replaces the config's sampler so that a small (phantom) set does
-    not restart the workers every few batches; on the real 234k-image set a restart
-    happens once per ~900 batches and costs nothing measurable."""
-    from mmengine.runner import Runner
-    dl_cfg = cfg.train_dataloader.copy()
-    dl_cfg['batch_size'] = args.batch_size
-    dl_cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)
+    def __init__(self, warmup, seconds, device):
+        from mmengine.hooks import Hook
+
+        timer = self
+
+        class Timer(Hook):
+            priority = 'LOWEST'
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+                timer.step(runner, data_batch)
+
+        self.hook = Timer()
+        self.warmup, self.seconds, self.device = warmup, seconds, device
+        self.iters = self.seen = 0
+        self.t0 = self.elapsed = None
+
+    def step(self, runner, data_batch):
+        self.iters += 1
+        if self.iters == self.warmup:
+            sync(self.device)
+            self.t0 = time.perf_counter()
+            return
+        if self.t0 is None:
+            return
+        self.seen += len(data_batch['data_samples'])
+        if time.perf_counter() - self.t0 >= self.seconds:
+            sync(self.device)
+            self.elapsed = time.perf_counter() - self.t0
+            runner.train_loop.stop_training = True
+
+
+def loop_config(cfg, args, device, work_dir):
+    """The config's training run, reduced to its training loop: no validation, no
+    checkpoints, no report; the CLI's --amp/--channels-last/--compile applied as in
+    (a)-(c); random backbone weights (timing only)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = work_dir
+    cfg.load_from, cfg.resume = None, False
+    cfg.log_level = 'WARNING'  # no config dump / hook table in the benchmark's output
+    cfg.model.backbone.init_cfg = None
+    cfg.model.data_preprocessor['channels_last'] = bool(args.channels_last)
+    cfg.optim_wrapper = optim_wrapper_cfg(cfg, args, device)
+    # the loop stops itself after --loop-seconds; no validation or test inside it
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=10 ** 9, val_interval=10 ** 9)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader',
+                'test_cfg', 'test_evaluator'):
+        cfg[key] = None
+    cfg.default_hooks.checkpoint = None
+    cfg.default_hooks.pop('report', None)  # mmengine takes None only for its own hooks
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
+                        if h.get('type') != 'EarlyStoppingHook']  # needs validation
+    # the CLI decides, also for configs that switch compilation on themselves
+    cfg.default_hooks.pop('compile', None)
+    if args.compile:
+        cfg.default_hooks.compile = dict(type='ADPDCompileHook', mode=args.compile_mode)
+    dl = cfg.train_dataloader
+    if args.loop_batch_size:
+        dl.batch_size = args.loop_batch_size
     if args.workers is not None:
-        dl_cfg['num_workers'] = args.workers
-        dl_cfg['persistent_workers'] = args.workers > 0
-    dl_cfg['pin_memory'] = str(device).startswith('cuda')
-    # What the Runner's setup_env does before it builds a DataLoader (mmdet's env_cfg
-    # mp_cfg): OpenCV sequential in the workers and one OMP thread each. Without it 16
-    # workers x 16 OpenCV threads oversubscribe the cores (measured: 511 samples/s on an
-    # H200 host instead of thousands).
-    from mmengine.utils.dl_utils import set_multi_processing
-    set_multi_processing(mp_start_method='fork', opencv_num_threads=0,
-                         distributed=False)
-    loader = Runner.build_dataloader(dl_cfg, seed=0)
-    model.train()
-    seen, t0, warm = 0, None, 3
-    it = iter(loader)
-    steps = 0
-    while True:
-        try:
-            data = next(it)
-        except StopIteration:
-            it = iter(loader)
-            data = next(it)
-        log_vars = train_step(model, data, optim_wrapper, args, device)
-        # mmengine's RuntimeInfoHook reads every logged loss back each iteration
-        {k: float(v) for k, v in log_vars.items()}
-        steps += 1
-        if steps == warm:
-            sync(device)
-            t0 = time.perf_counter()
-        elif steps > warm:
-            seen += len(data['data_samples'])
-            if time.perf_counter() - t0 >= args.loop_seconds:
-                break
-    sync(device)
-    return seen / (time.perf_counter() - t0), dl_cfg['num_workers']
+        dl.num_workers = args.workers
+        dl.persistent_workers = args.workers > 0
+    dl.pin_memory = device.type == 'cuda'
+    # A small (phantom) set would end an epoch every few batches, and each new epoch
+    # waits for its first batch; the real 234k-image set does that once per ~1,800
+    # iterations (nothing measurable), so the sampler never ends here.
+    dl.sampler = dict(type='InfiniteSampler', shuffle=True)
+    return cfg
+
+
+def bench_loop(cfg, args, device):
+    """The real training loop: mmengine's Runner built from the config (its DataLoader
+    with --workers processes, data preprocessor, optimizer wrapper, parameter schedulers
+    and default hooks: runtime info, timer, logger), timed after --warmup iterations.
+
+    Returns (samples/s, workers, batch size)."""
+    import tempfile
+    from mmengine.runner import Runner
+    with tempfile.TemporaryDirectory(prefix='adpd_loop_') as work_dir:
+        loop_cfg = loop_config(cfg, args, device, work_dir)
+        runner = Runner.from_cfg(loop_cfg)
+        timer = _LoopTimer(max(args.warmup, 1), args.loop_seconds, device)
+        runner.register_hook(timer.hook)
+        runner.train()
+    if timer.elapsed is None:
+        raise RuntimeError('benchmark loop: the training loop ended before it was timed')
+    dl = loop_cfg.train_dataloader
+    return timer.seen / timer.elapsed, dl.num_workers, dl.batch_size
 
 
 def main(argv=None):
@@ -411,7 +468,7 @@ def main(argv=None):
     key = '_compiled' if args.compile else ''
 
     model = optim = batch = None
-    if parts & {'train', 'bare', 'infer'} or args.loop_seconds > 0:
+    if parts & {'train', 'bare', 'infer'}:
         model, optim = build_adpd(cfg, args, device)
         batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
                                 model.pathology_head.num_classes, device)
@@ -450,10 +507,15 @@ def main(argv=None):
               f'collate {collate_name}); ms/sample: '
               + ', '.join(f'{k} {v:.3f}' for k, v in breakdown.items()))
     if args.loop_seconds > 0:
-        sps, workers = bench_loop(cfg, model, optim, args, device)
+        del model, optim, batch  # the Runner builds its own
+        if device.type == 'cuda':
+            torch.cuda.empty_cache()
+        sps, workers, loop_batch = bench_loop(cfg, args, device)
         res[f'train_loop_samples_s{key}'] = sps
         res['train_loop_workers'] = workers
-        print(f'(e) real training loop ({workers} workers): {sps:,.0f} samples/s')
+        res['train_loop_batch_size'] = loop_batch
+        print(f'(e) real training loop (Runner, {workers} workers, batch {loop_batch}): '
+              f'{sps:,.0f} samples/s')
     res['load_avg_end'] = list(os.getloadavg())
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

@@ -1,0 +1,22 @@
+# Loc-ADPD, fast path for GPUs with bf16 tensor cores (Ampere or newer: A100, A6000, H100,
+# H200, RTX 30xx/40xx). Same model, data and schedule as loc_adpd.py; results differ only
+# by bf16 rounding. On older GPUs (V100, T4) keep loc_adpd.py (fp16 AMP).
+#
+# * bf16 autocast WITHOUT a loss scaler: bf16 has fp32's exponent range, and the dynamic
+#   scaler's inf check reads a GPU flag back every step (a host-GPU sync).
+# * channels_last activations and weights (tensor-core convolutions).
+# * torch.compile of the backbone and both heads, in place (checkpoint keys unchanged);
+#   falls back to eager with a log line if compilation fails. The first iterations are
+#   slow while kernels compile.
+# * cuDNN autotuning (every training and test input is 224 x 224).
+# * 16 DataLoader workers: one per core of an H100/H200 node slice.
+# With the default LazyRuntimeInfoHook and LazyGradNormAmpOptimWrapper, nothing in a
+# training step waits for the GPU (tests/models/test_sync_free.py).
+_base_ = './loc_adpd.py'
+
+model = dict(data_preprocessor=dict(channels_last=True))
+optim_wrapper = dict(type='LazyGradNormAmpOptimWrapper', dtype='bfloat16',
+                     loss_scale=dict(_delete_=True, enabled=False))
+default_hooks = dict(compile=dict(type='ADPDCompileHook'))
+env_cfg = dict(cudnn_benchmark=True)
+train_dataloader = dict(num_workers=16)

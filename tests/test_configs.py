@@ -1,0 +1,49 @@
+"""Every shipped config parses, names only registered components and builds its model."""
+import glob
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmdet.registry import HOOKS, MODELS, OPTIM_WRAPPERS
+
+from mmadpd.utils import register_all_modules
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'adpd', '*.py')))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_config_builds(path):
+    register_all_modules()
+    cfg = Config.fromfile(path)
+    assert OPTIM_WRAPPERS.get(cfg.optim_wrapper.type) is not None, cfg.optim_wrapper.type
+    hooks = [h for h in cfg.default_hooks.values() if h] + list(cfg.get('custom_hooks', []))
+    for hook in hooks:
+        assert HOOKS.get(hook['type']) is not None, hook['type']
+    # no per-iteration host read of the losses (see mmadpd/engine/hooks)
+    assert cfg.default_hooks.runtime_info.type == 'LazyRuntimeInfoHook'
+    model_cfg = cfg.model.copy()
+    model_cfg.backbone.init_cfg = None  # no ImageNet download here
+    model = MODELS.build(model_cfg)
+    assert model.anatomy_head.num_regions == 29
+
+
+def test_fast_config_is_the_benchmarked_fast_path():
+    """loc_adpd_fast-bf16.py = loc_adpd.py + what `benchmark.py --amp bf16
+    --channels-last --compile` measures, and nothing else."""
+    fast = Config.fromfile(osp.join(ROOT, 'configs', 'adpd', 'loc_adpd_fast-bf16.py'))
+    base = Config.fromfile(osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'))
+    assert fast.optim_wrapper.dtype == 'bfloat16'
+    assert fast.optim_wrapper.loss_scale == dict(enabled=False)
+    assert fast.optim_wrapper.type == 'LazyGradNormAmpOptimWrapper'
+    assert fast.model.data_preprocessor.channels_last is True
+    assert fast.default_hooks.compile.type == 'ADPDCompileHook'
+    assert fast.env_cfg.cudnn_benchmark is True
+    for key in ('train_cfg', 'param_scheduler', 'custom_hooks', 'train_pipeline'):
+        assert fast[key] == base[key], key
+    assert fast.optim_wrapper.optimizer == base.optim_wrapper.optimizer
+    assert fast.train_dataloader.batch_size == base.train_dataloader.batch_size
+    fast_model = fast.model.copy()
+    fast_model.data_preprocessor.channels_last = False
+    assert fast_model == base.model
