@@ -13,8 +13,8 @@
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
 #   loop       the real training loop (Runner, config batch 128, one worker per core)
 #              + the data pipeline per worker
-#   compiled   the train steps again with torch.compile
 #   sync       the eager ADPD step with mmengine's per-step gradient-norm sync
+#   compiled   the train steps again with torch.compile
 #   loop_compiled  the real loop with torch.compile
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
@@ -94,13 +94,14 @@ step() {
     log "SKIPPED $name (needs ~${est}s, $((BUDGET_S - SECONDS + T0))s left of BUDGET_S)"
     return 0
   fi
-  # a failed step is logged and the next one still runs
-  if "$PY" tools/analysis_tools/benchmark.py configs/adpd/loc_adpd.py --amp bf16 \
-      --channels-last --device "$DEVICE" ${IMG:+--img-size $IMG} "$@" \
+  # a failed step is logged and the next one still runs; none runs past BUDGET_S
+  if timeout -k 5 $((BUDGET_S - SECONDS + T0)) "$PY" tools/analysis_tools/benchmark.py \
+      configs/adpd/loc_adpd.py --amp bf16 --channels-last --device "$DEVICE" \
+      ${IMG:+--img-size $IMG} "$@" \
       --out "$OUT/bench_$name.json" 2>&1 | grep -v Warning; then
     log "$name done"
   else
-    log "$name FAILED (status ${PIPESTATUS[0]})"
+    log "$name FAILED (status ${PIPESTATUS[0]}; 124 = stopped at BUDGET_S)"
   fi
 }
 LOOP=(--parts pipeline --loop-seconds "$LOOP_S" --workers "$WORKERS"
@@ -108,7 +109,7 @@ LOOP=(--parts pipeline --loop-seconds "$LOOP_S" --workers "$WORKERS"
 step eager 150 --batch-size "$BATCH" --parts train,bare,infer \
   --profile "$OUT/profile_adpd_train.txt"
 step loop $((LOOP_S + 40)) "${LOOP[@]}"
-step compiled 240 --batch-size "$BATCH" --parts train,bare --compile
 step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
+step compiled 200 --batch-size "$BATCH" --parts train,bare --compile
 step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline/none}" --compile
 log "all steps done"
