@@ -12,7 +12,7 @@
 # script is skipped with a log line (its estimate is the last number of each `step` line):
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
 #   loop       the real training loop (Runner, config batch 128, one worker per core)
-#              + the data pipeline per worker
+#              + the data pipeline per worker + the main process's CPU per batch
 #   sync       the eager ADPD step with mmengine's per-step gradient-norm sync
 #   compiled   the train steps again with torch.compile
 #   loop_compiled  the real loop with torch.compile
@@ -104,12 +104,12 @@ step() {
     log "$name FAILED (status ${PIPESTATUS[0]}; 124 = stopped at BUDGET_S)"
   fi
 }
-LOOP=(--parts pipeline --loop-seconds "$LOOP_S" --workers "$WORKERS"
+LOOP=(--parts pipeline,transfer --loop-seconds "$LOOP_S" --workers "$WORKERS"
       ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
 step eager 150 --batch-size "$BATCH" --parts train,bare,infer \
   --profile "$OUT/profile_adpd_train.txt"
 step loop $((LOOP_S + 40)) "${LOOP[@]}"
 step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
 step compiled 200 --batch-size "$BATCH" --parts train,bare --compile
-step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline/none}" --compile
+step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline,transfer/none}" --compile
 log "all steps done"

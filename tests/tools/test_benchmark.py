@@ -67,7 +67,7 @@ def test_benchmark_real_loop_runs_the_configs_runner(phantom_cache, tmp_path, mo
     --loop-seconds after the warm-up and reports samples/s at the config's batch size."""
     monkeypatch.setenv('MMADPD_IMAGENOME_DIR', str(phantom_cache))
     cfg_file = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
-    args = ['--device', 'cpu', '--img-size', '64', '--parts', 'none', '--warmup', '1',
+    args = ['--device', 'cpu', '--img-size', '64', '--parts', 'transfer', '--warmup', '1',
             '--loop-seconds', '2', '--workers', '1', '--loop-batch-size', '2',
             '--cfg-options', 'train_dataloader.dataset.pipeline.2.size=64',
             'model.anatomy_head.embed_dims=32', 'model.pathology_head.in_channels=32',
@@ -83,4 +83,7 @@ def test_benchmark_real_loop_runs_the_configs_runner(phantom_cache, tmp_path, mo
     res = benchmark.main([cfg_file, '--out', str(tmp_path / 'loop.json')] + args)
     assert res['train_loop_samples_s'] > 0
     assert res['train_loop_workers'] == 1 and res['train_loop_batch_size'] == 2
-    assert 'adpd_train_img_s' not in res  # --parts none: only the loop ran
+    assert 'adpd_train_img_s' not in res  # only the transfer part and the loop ran
+    # the main process's share of every batch: unpickling + unpacking (no pinning on a CPU)
+    assert res['transfer_main_process_ms_per_batch'] > 0
+    assert res['transfer_batch_size'] == 2 and res['transfer_collate'] == 'adpd_collate'
