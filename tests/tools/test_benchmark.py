@@ -44,6 +44,8 @@ def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch
     # the op profile of the ADPD train step (for when (a)/(b) falls short)
     profile = (tmp_path / 'profile.txt').read_text()
     assert 'sorted by cpu_time_total' in profile and 'Optimizer.step' in profile
+    # written after every part; `complete` once all of them ran
+    assert written.pop('complete') is True
     assert written == json.loads(json.dumps(res))
     for key in ('device', 'torch', 'batch_size', 'img_size', 'amp', 'channels_last',
                 'compile', 'command', 'adpd_train_img_s', 'bare_densenet121_train_img_s',

@@ -478,6 +478,18 @@ def bench_loop(cfg, args, device):
     return timer.seen / timer.elapsed, dl.num_workers, dl.batch_size
 
 
+def write_json(res, path, final=False):
+    """Write the results so far (atomically): a run stopped by a time limit keeps every
+    part it finished; ``complete`` says whether all requested parts ran."""
+    if not path:
+        return
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(dict(res, complete=final), f, indent=2)
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     args = parse_args(argv)
     from mmadpd.utils import register_all_modules
@@ -508,6 +520,7 @@ def main(argv=None):
         t, reps = bench_train(model, optim, batch, args, device)
         res[f'adpd_train_img_s{key}'] = args.batch_size / t
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
+        write_json(res, args.out)
     if 'train' in parts and args.profile:
         profile_train(model, optim, batch, args, device, args.profile)
         print(f'    profile of 3 ADPD train steps written to {args.profile}')
@@ -519,6 +532,7 @@ def main(argv=None):
             ratio = res[f'adpd_train_img_s{key}'] / res[f'bare_densenet121_train_img_s{key}']
             res[f'adpd_over_bare_train{key}'] = ratio
             print(f'    ratio (a)/(b): {ratio:.3f}')
+        write_json(res, args.out)
     if 'infer' in parts:
         t_net, t_full, t_pp = bench_infer(model, batch, args, device)
         res[f'adpd_infer_img_s{key}'] = args.batch_size / t_net
@@ -529,6 +543,7 @@ def main(argv=None):
         print(f'(c) ADPD inference, network: {args.batch_size / t_net:,.0f} img/s; '
               f'predict() incl. post-processing: {args.batch_size / t_full:,.0f} img/s; '
               f'post-processing alone {t_pp * 1e3:.3f} ms/img (CPU)')
+        write_json(res, args.out)
     if 'pipeline' in parts:
         sps, n, collate_name, breakdown = bench_pipeline(cfg, args)
         res['pipeline_samples_s_per_worker'] = sps
@@ -538,6 +553,7 @@ def main(argv=None):
         print(f'(d) data pipeline: {sps:,.0f} samples/s per worker ({n} images in the set, '
               f'collate {collate_name}); ms/sample: '
               + ', '.join(f'{k} {v:.3f}' for k, v in breakdown.items()))
+        write_json(res, args.out)
     if 'transfer' in parts:
         ms, tb, tw = bench_transfer(cfg, args, device)
         res['transfer_main_process_ms_per_batch'] = ms
@@ -545,6 +561,7 @@ def main(argv=None):
         res['transfer_collate'] = config_collate(cfg)[1]
         print(f'(d2) main-process CPU per received batch of {tb} ({tw} workers, '
               f'{res["transfer_collate"]}): {ms:.1f} ms')
+        write_json(res, args.out)
     if args.loop_seconds > 0:
         del model, optim, batch  # the Runner builds its own
         if device.type == 'cuda':
@@ -557,9 +574,7 @@ def main(argv=None):
               f'{sps:,.0f} samples/s')
     res['load_avg_end'] = list(os.getloadavg())
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(res, f, indent=2)
+        write_json(res, args.out, final=True)
         print(f'written to {args.out}')
     return res
 
