@@ -44,6 +44,11 @@ def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch
     # the op profile of the ADPD train step (for when (a)/(b) falls short)
     profile = (tmp_path / 'profile.txt').read_text()
     assert 'sorted by cpu_time_total' in profile and 'Optimizer.step' in profile
+    assert profile.startswith('ADPD train step, batch 2: ')
+    # GPU kernel time per step of both steps (0 on a CPU) next to their step times
+    for name in ('adpd_train', 'bare_densenet121_train'):
+        assert written[f'{name}_kernel_ms_per_step'] == 0
+        assert written[f'{name}_step_ms'] > 0
     # written after every part; `complete` once all of them ran
     assert written.pop('complete') is True
     assert written == json.loads(json.dumps(res))

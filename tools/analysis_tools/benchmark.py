@@ -82,7 +82,9 @@ def parse_args(argv=None):
                         "mmengine's wrappers, which sync host and GPU every step")
     p.add_argument('--profile', metavar='TXT',
                    help='after the timing, profile 3 ADPD train steps with torch.profiler '
-                        'and write the op table (sorted by device time, then CPU time) here')
+                        'and write the op table (sorted by device time, then CPU time) here; '
+                        'also records the GPU kernel ms per step of ADPD and the bare net '
+                        '(kernel ms / step ms = how busy the GPU is)')
     return p.parse_args(argv)
 
 
@@ -204,22 +206,31 @@ def bench_train(model, optim_wrapper, batch, args, device):
                  args.warmup, args.iters, args.repeats)
 
 
-def profile_train(model, optim_wrapper, batch, args, device, out_file):
-    """torch.profiler op table of 3 ADPD train steps (where the time goes when (a)/(b)
-    falls short): device kernels and host-side ops, including the gaps a host sync
-    leaves."""
+def profile_steps(step, device, n=3):
+    """torch.profiler over ``n`` calls of ``step`` (after one unprofiled call).
+
+    Returns (profile, device-kernel ms per step). The kernel time is the sum of the ops'
+    self device time; divided by the UNPROFILED step time it is the fraction of the step
+    the GPU computes (1.0 = GPU-bound; less = the GPU waits for the host)."""
     from torch.profiler import ProfilerActivity, profile
     acts = [ProfilerActivity.CPU]
     if device.type == 'cuda':
         acts.append(ProfilerActivity.CUDA)
-    model.train()
-    train_step(model, batch, optim_wrapper, args, device)
+    step()
     sync(device)
     with profile(activities=acts, record_shapes=False) as prof:
-        for _ in range(3):
-            train_step(model, batch, optim_wrapper, args, device)
+        for _ in range(n):
+            step()
         sync(device)
-    table = []
+    kernel_us = sum(getattr(e, 'self_device_time_total', None)
+                    or getattr(e, 'self_cuda_time_total', 0) or 0
+                    for e in prof.key_averages())
+    return prof, kernel_us / 1e3 / n
+
+
+def write_profile(prof, device, out_file, header=''):
+    """The op table, sorted by device time (on a GPU) and by CPU time."""
+    table = [header] if header else []
     for key in (['cuda_time_total'] if device.type == 'cuda' else []) + ['cpu_time_total']:
         table.append(f'== sorted by {key} ==')
         table.append(prof.key_averages().table(sort_by=key, row_limit=40))
@@ -256,7 +267,8 @@ def bench_bare(cfg, batch, args, device, num_classes):
         opt.step()
 
     net.train()
-    return timed(step, device, args.warmup, args.iters, args.repeats)
+    t, reps = timed(step, device, args.warmup, args.iters, args.repeats)
+    return t, step
 
 
 def bench_infer(model, batch, args, device):
@@ -478,6 +490,16 @@ def bench_loop(cfg, args, device):
     return timer.seen / timer.elapsed, dl.num_workers, dl.batch_size
 
 
+def record_kernel_time(res, name, kernel_ms, step_s):
+    """GPU kernel ms per step and the busy fraction (kernels / unprofiled step time)."""
+    res[f'{name}_step_ms'] = step_s * 1e3
+    res[f'{name}_kernel_ms_per_step'] = kernel_ms
+    if kernel_ms > 0:  # only a GPU profile has kernels
+        res[f'{name}_gpu_busy'] = kernel_ms / (step_s * 1e3)
+        print(f'    {name}: {kernel_ms:.1f} ms of GPU kernels in a {step_s * 1e3:.1f} ms step '
+              f'(GPU busy {kernel_ms / (step_s * 1e3):.0%})')
+
+
 def write_json(res, path, final=False):
     """Write the results so far (atomically): a run stopped by a time limit keeps every
     part it finished; ``complete`` says whether all requested parts ran."""
@@ -521,13 +543,23 @@ def main(argv=None):
         res[f'adpd_train_img_s{key}'] = args.batch_size / t
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
         write_json(res, args.out)
-    if 'train' in parts and args.profile:
-        profile_train(model, optim, batch, args, device, args.profile)
-        print(f'    profile of 3 ADPD train steps written to {args.profile}')
+        if args.profile:
+            prof, kernel_ms = profile_steps(
+                lambda: train_step(model, batch, optim, args, device), device)
+            record_kernel_time(res, f'adpd_train{key}', kernel_ms, t)
+            write_profile(prof, device, args.profile,
+                          header=f'ADPD train step, batch {args.batch_size}: '
+                                 f'{t * 1e3:.1f} ms unprofiled, {kernel_ms:.1f} ms of GPU '
+                                 'kernels per step (3 profiled steps)')
+            print(f'    profile of 3 ADPD train steps written to {args.profile}')
+            write_json(res, args.out)
     if 'bare' in parts:
-        t, _ = bench_bare(cfg, batch, args, device, model.pathology_head.num_classes)
+        t, bare_step = bench_bare(cfg, batch, args, device, model.pathology_head.num_classes)
         res[f'bare_densenet121_train_img_s{key}'] = args.batch_size / t
         print(f'(b) bare DenseNet121 train step: {args.batch_size / t:,.0f} img/s')
+        if args.profile:
+            _, kernel_ms = profile_steps(bare_step, device)
+            record_kernel_time(res, f'bare_densenet121_train{key}', kernel_ms, t)
         if f'adpd_train_img_s{key}' in res:
             ratio = res[f'adpd_train_img_s{key}'] / res[f'bare_densenet121_train_img_s{key}']
             res[f'adpd_over_bare_train{key}'] = ratio
