@@ -9,13 +9,13 @@
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
 # Steps, most important first; a step that would not finish inside BUDGET_S seconds of the
-# script is skipped with a log line (its estimate is the last number of each `step` line):
+# script is skipped with a log line (its estimate: the second argument of each `step` call):
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
 #   loop       the real training loop (Runner, config batch 128, one worker per core)
 #              + the data pipeline per worker + the main process's CPU per batch
-#   sync       the eager ADPD step with mmengine's per-step gradient-norm sync
 #   compiled   the train steps again with torch.compile
 #   loop_compiled  the real loop with torch.compile
+#   sync       the eager ADPD step with mmengine's per-step gradient-norm sync (diagnostic)
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -31,7 +31,7 @@ OUT=${OUT:?set OUT}
 DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-256}
 NUM_TRAIN=${NUM_TRAIN:-1000}
-LOOP_S=${LOOP_S:-40}
+LOOP_S=${LOOP_S:-30}
 WORKERS=${WORKERS:-$(nproc)}
 BUDGET_S=${BUDGET_S:-560}
 PY=${PYTHON:-python3}
@@ -109,7 +109,7 @@ LOOP=(--parts pipeline,transfer --loop-seconds "$LOOP_S" --workers "$WORKERS"
 step eager 150 --batch-size "$BATCH" --parts train,bare,infer \
   --profile "$OUT/profile_adpd_train.txt"
 step loop $((LOOP_S + 40)) "${LOOP[@]}"
-step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
 step compiled 200 --batch-size "$BATCH" --parts train,bare --compile
 step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline,transfer/none}" --compile
+step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
 log "all steps done"

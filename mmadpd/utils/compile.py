@@ -12,7 +12,11 @@ keys and checkpoints stay exactly those of the eager model (wrapping with
 surface at the first call, not here. Every compiled part is therefore guarded: if a
 compiled call raises and the same call succeeds eagerly, the part falls back to eager for
 good with one warning naming it and the error; if the eager call fails too, the error is
-a real one and is raised as usual.
+a real one and is raised as usual. The guard covers the compiled FORWARD call only: a
+failure inside a compiled backward surfaces at ``loss.backward()`` and stops the run.
+(Checked on the CPU: every ADPD part trains compiled with the inductor backend; the
+``aot_eager`` debugging backend of torch 2.14 fails in the anatomy head's backward with a
+view/stride error, so do not use it for ADPD.)
 """
 from __future__ import annotations
 

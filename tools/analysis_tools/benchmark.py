@@ -191,6 +191,14 @@ def build_adpd(cfg, args, device):
     return model, build_optim_wrapper(model, optim_cfg)
 
 
+def still_compiled(model):
+    """The ADPD parts that run compiled (compile_submodules' fallback resets a part whose
+    compiled call failed to eager)."""
+    from mmadpd.utils.compile import DEFAULT_PARTS
+    return [name for name in DEFAULT_PARTS
+            if getattr(getattr(model, name, None), '_compiled_call_impl', None) is not None]
+
+
 def train_step(model, data, optim_wrapper, args, device):
     """model.train_step; on a CPU with --amp, under CPU autocast (AmpOptimWrapper's
     optim_context does that on a GPU)."""
@@ -542,6 +550,10 @@ def main(argv=None):
         t, reps = bench_train(model, optim, batch, args, device)
         res[f'adpd_train_img_s{key}'] = args.batch_size / t
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
+        if args.compile:  # a part whose compilation failed runs eager: say so in the JSON
+            res['compiled_parts_after_training'] = still_compiled(model)
+            print(f'    still compiled after the timed steps: '
+                  f'{res["compiled_parts_after_training"]}')
         write_json(res, args.out)
         if args.profile:
             prof, kernel_ms = profile_steps(
