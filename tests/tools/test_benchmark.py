@@ -94,3 +94,13 @@ def test_benchmark_real_loop_runs_the_configs_runner(phantom_cache, tmp_path, mo
     # the main process's share of every batch: unpickling + unpacking (no pinning on a CPU)
     assert res['transfer_main_process_ms_per_batch'] > 0
     assert res['transfer_batch_size'] == 2 and res['transfer_collate'] == 'adpd_collate'
+
+
+def test_kernel_time_counts_device_events_once():
+    """A CPU op reporting its kernels' time as its own device time is not counted twice."""
+    from types import SimpleNamespace
+    from torch.autograd import DeviceType
+    events = [SimpleNamespace(device_type=DeviceType.CPU, self_device_time_total=900.0),
+              SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=600.0),
+              SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=300.0)]
+    assert benchmark.kernel_ms(events) == pytest.approx(0.9)

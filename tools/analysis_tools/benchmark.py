@@ -230,10 +230,16 @@ def profile_steps(step, device, n=3):
         for _ in range(n):
             step()
         sync(device)
-    kernel_us = sum(getattr(e, 'self_device_time_total', None)
-                    or getattr(e, 'self_cuda_time_total', 0) or 0
-                    for e in prof.key_averages())
-    return prof, kernel_us / 1e3 / n
+    return prof, kernel_ms(prof.key_averages()) / n
+
+
+def kernel_ms(events):
+    """Total GPU kernel ms of profiler events. As in the profiler's own table footer, only
+    the device-side (kernel) events count: the CPU ops that launched them may report the
+    same time again as their own device time."""
+    from torch.autograd import DeviceType
+    return sum(e.self_device_time_total for e in events
+               if e.device_type not in (DeviceType.CPU, None)) / 1e3
 
 
 def write_profile(prof, device, out_file, header=''):
