@@ -13,6 +13,7 @@
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
 #   loop       the real training loop (Runner, config batch 128, one worker per core)
 #              + the data pipeline per worker + the main process's CPU per batch
+#              + one validation -> the projected full-schedule minutes
 #   compiled   the train steps again with torch.compile
 #   loop_compiled  the real loop with torch.compile
 #   sync       the eager ADPD step with mmengine's per-step gradient-norm sync (diagnostic)
@@ -23,6 +24,7 @@
 #
 # Local dry run of the same steps on a CPU (no wheels, tiny sizes; SKIP names steps):
 #   LOCAL=1 MMCV=stub OUT=/tmp/out DEVICE=cpu BATCH=4 IMG=64 NUM_TRAIN=40 LOOP_S=5 \
+#     NUM_CXR8=40 CXR8_SIZE=256 \
 #     LOOP_BATCH=4 WORKERS=2 SKIP=compiled,loop_compiled PYTHON=.venv/bin/python \
 #     bash benchmarks/run_gpu.sh
 set -euo pipefail
@@ -31,6 +33,8 @@ OUT=${OUT:?set OUT}
 DEVICE=${DEVICE:-cuda}
 BATCH=${BATCH:-256}
 NUM_TRAIN=${NUM_TRAIN:-1000}
+NUM_CXR8=${NUM_CXR8:-880}
+CXR8_SIZE=${CXR8_SIZE:-1024}
 LOOP_S=${LOOP_S:-30}
 WORKERS=${WORKERS:-$(nproc)}
 BUDGET_S=${BUDGET_S:-560}
@@ -81,7 +85,17 @@ SG=$DATA/chest-imagenome/silver_dataset
   --out-dir $DATA/coco256 --workers "$WORKERS" --resize-short-side 256 --no-progress \
   > /tmp/run_gpu_convert.log
 export MMADPD_IMAGENOME_DIR=$DATA/coco256
-log "phantom data + 256-px cache ready ($NUM_TRAIN training images)"
+# The validation set as the real one: NUM_CXR8 (880 like NIH's box images, ~half of them in
+# the val half) 1024-px PNGs.
+VAL=/tmp/phantom_val
+"$PY" tools/dataset_converters/make_synthetic_cxr.py $VAL --num-train 1 --num-val 1 \
+  --num-test 1 --num-cxr8 "$NUM_CXR8" --size "$CXR8_SIZE" --defect-rate 0 \
+  --workers "$WORKERS" > /tmp/run_gpu_gen_val.log
+"$PY" tools/dataset_converters/cxr8_to_coco.py --bbox-csv $VAL/cxr8/BBox_List_2017.csv \
+  --data-entry $VAL/cxr8/Data_Entry_2017_v2020.csv --image-dir $VAL/cxr8/images \
+  --out-dir $VAL/cxr8_coco > /tmp/run_gpu_convert_val.log
+export MMADPD_CXR8_DIR=$VAL/cxr8_coco
+log "phantom data + 256-px cache ready ($NUM_TRAIN training images, $NUM_CXR8 CXR8 images)"
 
 # step NAME ESTIMATE_S ARGS...: one benchmark process, skipped when it would overrun.
 step() {
@@ -104,12 +118,12 @@ step() {
     log "$name FAILED (status ${PIPESTATUS[0]}; 124 = stopped at BUDGET_S)"
   fi
 }
-LOOP=(--parts pipeline,transfer --loop-seconds "$LOOP_S" --workers "$WORKERS"
+LOOP=(--parts pipeline,transfer,val --loop-seconds "$LOOP_S" --workers "$WORKERS"
       ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
 step eager 150 --batch-size "$BATCH" --parts train,bare,infer \
   --profile "$OUT/profile_adpd_train.txt"
-step loop $((LOOP_S + 40)) "${LOOP[@]}"
+step loop $((LOOP_S + 60)) "${LOOP[@]}"
 step compiled 200 --batch-size "$BATCH" --parts train,bare --compile
-step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline,transfer/none}" --compile
+step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline,transfer,val/none}" --compile
 step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
 log "all steps done"

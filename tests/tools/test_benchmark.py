@@ -69,14 +69,18 @@ def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch
         written['adpd_train_img_s'] / written['bare_densenet121_train_img_s'])
 
 
-def test_benchmark_real_loop_runs_the_configs_runner(phantom_cache, tmp_path, monkeypatch):
+def test_benchmark_real_loop_and_validation_project_the_schedule(
+        phantom_cache, phantom_root, tmp_path, monkeypatch):
     """(e) builds mmengine's Runner from the config (its hooks included), trains for
-    --loop-seconds after the warm-up and reports samples/s at the config's batch size."""
+    --loop-seconds after the warm-up and reports samples/s at the config's batch size;
+    (f) times one validation (ValLoop, metric, report); together: the schedule's minutes."""
     monkeypatch.setenv('MMADPD_IMAGENOME_DIR', str(phantom_cache))
+    monkeypatch.setenv('MMADPD_CXR8_DIR', osp.join(phantom_root, 'cxr8_coco'))
     cfg_file = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
-    args = ['--device', 'cpu', '--img-size', '64', '--parts', 'transfer', '--warmup', '1',
+    args = ['--device', 'cpu', '--img-size', '64', '--parts', 'transfer,val', '--warmup', '1',
             '--loop-seconds', '2', '--workers', '1', '--loop-batch-size', '2',
             '--cfg-options', 'train_dataloader.dataset.pipeline.2.size=64',
+            'val_dataloader.num_workers=1', 'val_dataloader.batch_size=4',
             'model.anatomy_head.embed_dims=32', 'model.pathology_head.in_channels=32',
             'model.anatomy_head.layer_cfg.num_heads=2']
     cfg = benchmark.load_cfg(benchmark.parse_args([cfg_file] + args))
@@ -90,10 +94,17 @@ def test_benchmark_real_loop_runs_the_configs_runner(phantom_cache, tmp_path, mo
     res = benchmark.main([cfg_file, '--out', str(tmp_path / 'loop.json')] + args)
     assert res['train_loop_samples_s'] > 0
     assert res['train_loop_workers'] == 1 and res['train_loop_batch_size'] == 2
-    assert 'adpd_train_img_s' not in res  # only the transfer part and the loop ran
+    assert 'adpd_train_img_s' not in res  # only the transfer and val parts and the loop
     # the main process's share of every batch: unpickling + unpacking (no pinning on a CPU)
     assert res['transfer_main_process_ms_per_batch'] > 0
     assert res['transfer_batch_size'] == 2 and res['transfer_collate'] == 'adpd_collate'
+    # one validation over the whole val half; the schedule: 45,775 iterations of the
+    # config's 128 samples at the measured rate + 91 validations
+    with open(osp.join(phantom_root, 'cxr8_coco', 'cxr8_val.json')) as f:
+        assert res['val_images'] == len(json.load(f)['images'])
+    assert res['val_s_per_run'] > 0
+    expected = (45775 * 128 / res['train_loop_samples_s'] + 91 * res['val_s_per_run']) / 60
+    assert res['projected_schedule_min'] == pytest.approx(expected)
 
 
 def test_kernel_time_counts_device_events_once():
