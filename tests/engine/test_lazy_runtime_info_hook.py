@@ -80,3 +80,23 @@ def test_same_hub_logs_and_checkpoints_as_mmengine(tmp_path):
 def test_flush_interval_validated():
     with pytest.raises(ValueError, match='flush_interval'):
         LazyRuntimeInfoHook(flush_interval=0)
+
+
+def test_flush_keeps_order_and_python_numbers():
+    """Tensors and plain numbers of several iterations reach the hub in iteration order."""
+    from types import SimpleNamespace
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('lazy-hook-unit')
+    runner = SimpleNamespace(message_hub=hub, iter=0, max_iters=100,
+                             train_dataloader=list(range(1000)))
+    hook = LazyRuntimeInfoHook(flush_interval=3)
+    for i in range(3):
+        runner.iter = i
+        hook.after_train_iter(runner, i, outputs=dict(
+            loss=torch.tensor(1.0 + i), acc=0.5 * i, loss_b=torch.tensor([[10.0 * i]])))
+        if i < 2:  # not read yet
+            assert 'train/loss' not in hub.log_scalars
+    assert list(hub.log_scalars['train/loss'].data[0]) == [1.0, 2.0, 3.0]
+    assert list(hub.log_scalars['train/acc'].data[0]) == [0.0, 0.5, 1.0]
+    assert list(hub.log_scalars['train/loss_b'].data[0]) == [0.0, 10.0, 20.0]
+    assert hook._pending == []

@@ -6,8 +6,8 @@ iteration. While the host waits, the GPU's queue runs empty, and everything the 
 before the next kernels arrive (fetching the next batch from the DataLoader, the data
 preprocessor, target building) is GPU idle time.
 
-This hook keeps the iteration's losses on the device (one small stacked tensor per
-iteration) and converts them in ONE copy when somebody is about to read them: at the
+This hook keeps references to the iteration's losses (no kernel, no copy) and converts
+them in ONE copy per device when somebody is about to read them: at the
 LoggerHook's interval, at the end of a dataloader pass (mmengine also logs there), before
 validation, at the end of training and into every checkpoint's message-hub state. The
 values and their order in the message hub are exactly those of ``RuntimeInfoHook``, so
@@ -19,7 +19,7 @@ Use it in place of mmengine's hook (mmadpd's default runtime does)::
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 from mmengine.hooks import LoggerHook, RuntimeInfoHook
@@ -42,9 +42,8 @@ class LazyRuntimeInfoHook(RuntimeInfoHook):
             raise ValueError(f'LazyRuntimeInfoHook: flush_interval must be >= 1, got '
                              f'{flush_interval}')
         self.flush_interval = int(flush_interval)
-        # one entry per iteration, in order: (keys, device values stacked, python values)
-        self._pending: List[Tuple[Tuple[str, ...], Optional[torch.Tensor],
-                                  Dict[str, float]]] = []
+        # one dict per iteration, in order: key -> detached tensor (or python number)
+        self._pending: List[Dict[str, Any]] = []
 
     def before_train(self, runner) -> None:
         super().before_train(runner)
@@ -56,13 +55,9 @@ class LazyRuntimeInfoHook(RuntimeInfoHook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if outputs:
-            tensors = {k: v for k, v in outputs.items() if isinstance(v, torch.Tensor)}
-            others = {k: v for k, v in outputs.items() if not isinstance(v, torch.Tensor)}
-            keys = tuple(tensors)
-            stacked = (torch.stack([v.detach().float().reshape(()) for v in tensors.values()])
-                       if keys else None)
-            # Remember the key order of the original dict so the hub sees the same order.
-            self._pending.append((tuple(outputs), stacked, others))
+            # references only: no kernel, no copy until the flush
+            self._pending.append({k: v.detach() if isinstance(v, torch.Tensor) else v
+                                  for k, v in outputs.items()})
         if self._flush_due(runner, batch_idx):
             self.flush(runner)
 
@@ -79,16 +74,24 @@ class LazyRuntimeInfoHook(RuntimeInfoHook):
             return False
 
     def flush(self, runner) -> None:
-        """Push every pending iteration's losses into the message hub (one device->host
-        copy for all of them)."""
+        """Push every pending iteration's values into the message hub, in order: one
+        device->host copy per device for all of them."""
         if not self._pending:
             return
-        stacked = [s for _, s, _ in self._pending if s is not None]
-        host = iter(torch.cat(stacked).cpu().tolist()) if stacked else iter(())
-        for keys, values, others in self._pending:
-            for key in keys:
-                value = others[key] if key in others else next(host)
-                runner.message_hub.update_scalar(f'train/{key}', value)
+        tensors = [v for it in self._pending for v in it.values()
+                   if isinstance(v, torch.Tensor)]
+        host: Dict[int, float] = {}
+        by_device: Dict[torch.device, List[torch.Tensor]] = {}
+        for t in tensors:
+            by_device.setdefault(t.device, []).append(t)
+        for group in by_device.values():
+            values = torch.stack([t.float().reshape(()) for t in group]).cpu().tolist()
+            host.update(zip(map(id, group), values))
+        for it in self._pending:
+            for key, value in it.items():
+                runner.message_hub.update_scalar(
+                    f'train/{key}', host[id(value)] if isinstance(value, torch.Tensor)
+                    else value)
         self._pending = []
 
     def before_val(self, runner) -> None:
