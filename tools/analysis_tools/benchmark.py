@@ -383,6 +383,22 @@ def bench_pipeline(cfg, args):
     return statistics.median(rates), len(ds), collate_name, breakdown
 
 
+def timing_loader_cfg(dl, args, device, workers=None):
+    """The config's train DataLoader as the timed parts use it (modified in place and
+    returned): --loop-batch-size, ``workers`` processes (persistent), pinned memory on a
+    GPU, and a sampler that never ends: a small (phantom) set would end an epoch every
+    few batches, and each new epoch waits for its first batch; the real 234k-image set
+    does that once per ~1,800 iterations (nothing measurable)."""
+    if args.loop_batch_size:
+        dl['batch_size'] = args.loop_batch_size
+    if workers is not None:
+        dl['num_workers'] = workers
+        dl['persistent_workers'] = workers > 0
+    dl['pin_memory'] = device.type == 'cuda'
+    dl['sampler'] = dict(type='InfiniteSampler', shuffle=True)
+    return dl
+
+
 def bench_transfer(cfg, args, device, batches=12):
     """Main-process CPU time per batch received from DataLoader workers: unpickling the
     batch (shared-memory handles, the data samples), unpacking it and, on a GPU, pinning
@@ -392,12 +408,8 @@ def bench_transfer(cfg, args, device, batches=12):
     Returns (median ms per batch, batch size, workers)."""
     from mmengine.runner import Runner
     from mmengine.utils.dl_utils import set_multi_processing
-    dl_cfg = copy.deepcopy(cfg.train_dataloader)
-    dl_cfg['batch_size'] = args.loop_batch_size or dl_cfg['batch_size']
-    dl_cfg['num_workers'] = max(1, min(args.workers or 2, 4))
-    dl_cfg['persistent_workers'] = True
-    dl_cfg['pin_memory'] = device.type == 'cuda'
-    dl_cfg['sampler'] = dict(type='InfiniteSampler', shuffle=True)
+    dl_cfg = timing_loader_cfg(copy.deepcopy(cfg.train_dataloader), args, device,
+                               workers=max(1, min(args.workers or 2, 4)))
     set_multi_processing(mp_start_method='fork', opencv_num_threads=0, distributed=False)
     loader = Runner.build_dataloader(dl_cfg, seed=0)
     it = iter(loader)
@@ -413,14 +425,31 @@ def bench_transfer(cfg, args, device, batches=12):
     return 1e3 * statistics.median(per_batch), dl_cfg['batch_size'], dl_cfg['num_workers']
 
 
-def own_instances(cfg, part):
-    """Give the Runner of ``part`` its own visualizer and message hub: mmengine keeps them
-    as named global instances, and a second Runner in this process would otherwise reuse
-    the first one's (and its deleted work_dir)."""
+def runner_cfg(cfg, args, work_dir, part):
+    """A copy of the config for a benchmark Runner (``part``: 'loop' or 'val'): its own
+    work_dir, visualizer and message hub (mmengine keeps them as named global instances,
+    and a second Runner in this process would otherwise reuse the first one's and its
+    deleted work_dir), quiet logging, random backbone weights (timing only), the CLI's
+    --channels-last and --compile (also for configs that switch compilation on
+    themselves), and no checkpoint saving or early stopping (they need a training run
+    with validation; a checkpoint save is ~0.25 s, see projected_schedule_min)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = work_dir
     stamp = f'adpd_benchmark_{part}_{os.getpid()}_{time.monotonic_ns()}'
     cfg.experiment_name = stamp
     if cfg.get('visualizer'):
         cfg.visualizer['name'] = stamp
+    cfg.load_from, cfg.resume = None, False
+    cfg.log_level = 'WARNING'  # no config dump / hook table in the benchmark's output
+    cfg.model.backbone.init_cfg = None
+    cfg.model.data_preprocessor['channels_last'] = bool(args.channels_last)
+    cfg.default_hooks.pop('compile', None)
+    if args.compile:
+        cfg.default_hooks.compile = dict(type='ADPDCompileHook', mode=args.compile_mode)
+    cfg.default_hooks.checkpoint = None
+    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
+                        if h.get('type') != 'EarlyStoppingHook']
+    return cfg
 
 
 def bench_val(cfg, args, device):
@@ -435,25 +464,11 @@ def bench_val(cfg, args, device):
     import tempfile
     from mmengine.runner import Runner
     with tempfile.TemporaryDirectory(prefix='adpd_val_') as work_dir:
-        vcfg = copy.deepcopy(cfg)
-        vcfg.work_dir = work_dir
-        own_instances(vcfg, 'val')
-        vcfg.log_level = 'WARNING'
-        vcfg.load_from, vcfg.resume = None, False
-        vcfg.model.backbone.init_cfg = None
-        vcfg.model.data_preprocessor['channels_last'] = bool(args.channels_last)
-        vcfg.default_hooks.pop('compile', None)
-        if args.compile:
-            vcfg.default_hooks.compile = dict(type='ADPDCompileHook', mode=args.compile_mode)
+        vcfg = runner_cfg(cfg, args, work_dir, 'val')
         # a validation-only Runner: mmengine wants all training parts or none
         for key in ('train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
                     'test_dataloader', 'test_cfg', 'test_evaluator'):
             vcfg[key] = None
-        # best-checkpoint saving and early stopping need a training run (a checkpoint
-        # save is ~0.25 s, see projected_schedule_min)
-        vcfg.default_hooks.checkpoint = None
-        vcfg.custom_hooks = [h for h in vcfg.get('custom_hooks', [])
-                             if h.get('type') != 'EarlyStoppingHook']
         runner = Runner.from_cfg(vcfg)
         runner.val()
         sync(device)
@@ -515,38 +530,15 @@ def loop_config(cfg, args, device, work_dir):
     """The config's training run, reduced to its training loop: no validation, no
     checkpoints, no report; the CLI's --amp/--channels-last/--compile applied as in
     (a)-(c); random backbone weights (timing only)."""
-    cfg = copy.deepcopy(cfg)
-    cfg.work_dir = work_dir
-    own_instances(cfg, 'loop')
-    cfg.load_from, cfg.resume = None, False
-    cfg.log_level = 'WARNING'  # no config dump / hook table in the benchmark's output
-    cfg.model.backbone.init_cfg = None
-    cfg.model.data_preprocessor['channels_last'] = bool(args.channels_last)
+    cfg = runner_cfg(cfg, args, work_dir, 'loop')
     cfg.optim_wrapper = optim_wrapper_cfg(cfg, args, device)
     # the loop stops itself after --loop-seconds; no validation or test inside it
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=10 ** 9, val_interval=10 ** 9)
     for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader',
                 'test_cfg', 'test_evaluator'):
         cfg[key] = None
-    cfg.default_hooks.checkpoint = None
     cfg.default_hooks.pop('report', None)  # mmengine takes None only for its own hooks
-    cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
-                        if h.get('type') != 'EarlyStoppingHook']  # needs validation
-    # the CLI decides, also for configs that switch compilation on themselves
-    cfg.default_hooks.pop('compile', None)
-    if args.compile:
-        cfg.default_hooks.compile = dict(type='ADPDCompileHook', mode=args.compile_mode)
-    dl = cfg.train_dataloader
-    if args.loop_batch_size:
-        dl.batch_size = args.loop_batch_size
-    if args.workers is not None:
-        dl.num_workers = args.workers
-        dl.persistent_workers = args.workers > 0
-    dl.pin_memory = device.type == 'cuda'
-    # A small (phantom) set would end an epoch every few batches, and each new epoch
-    # waits for its first batch; the real 234k-image set does that once per ~1,800
-    # iterations (nothing measurable), so the sampler never ends here.
-    dl.sampler = dict(type='InfiniteSampler', shuffle=True)
+    timing_loader_cfg(cfg.train_dataloader, args, device, workers=args.workers)
     return cfg
 
 

@@ -78,12 +78,12 @@ class LazyRuntimeInfoHook(RuntimeInfoHook):
         device->host copy per device for all of them."""
         if not self._pending:
             return
-        tensors = [v for it in self._pending for v in it.values()
-                   if isinstance(v, torch.Tensor)]
-        host: Dict[int, float] = {}
         by_device: Dict[torch.device, List[torch.Tensor]] = {}
-        for t in tensors:
-            by_device.setdefault(t.device, []).append(t)
+        for it in self._pending:
+            for v in it.values():
+                if isinstance(v, torch.Tensor):
+                    by_device.setdefault(v.device, []).append(v)
+        host: Dict[int, float] = {}
         for group in by_device.values():
             values = torch.stack([t.float().reshape(()) for t in group]).cpu().tolist()
             host.update(zip(map(id, group), values))
