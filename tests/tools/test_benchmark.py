@@ -115,3 +115,28 @@ def test_kernel_time_counts_device_events_once():
               SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=600.0),
               SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=300.0)]
     assert benchmark.kernel_ms(events) == pytest.approx(0.9)
+
+
+def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
+    """(g) counts FLOPs and device operators of the ADPD and the bare forward + backward
+    without running them (meta device) and times the host's target building."""
+    cfg_file = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
+    res = benchmark.main([cfg_file, '--device', 'cpu', '--parts', 'cost', '--batch-size', '4',
+                          '--img-size', '64', '--repeats', '1', '--channels-last',
+                          '--out', str(tmp_path / 'cost.json')])
+    # DenseNet121 forward at 64 px: 2.87 GMAC * (64/224)^2; forward + input-free backward
+    # (weight and input gradients except the first conv's input) ~ 3x forward
+    fwd = 2 * 2.87 * (64 / 224) ** 2
+    assert 2.5 * fwd < res['bare_densenet121_gflops_per_img'] < 3.1 * fwd
+    # the heads (input projection, decoder layer, MLPs) add FLOPs and many small operators
+    assert res['adpd_over_bare_flops'] > 1.0
+    assert res['adpd_gflops_per_img'] == pytest.approx(
+        res['bare_densenet121_gflops_per_img'] * res['adpd_over_bare_flops'])
+    for phase in ('forward', 'backward'):
+        assert (res[f'adpd_device_ops_{phase}']
+                > res[f'bare_densenet121_device_ops_{phase}'] > 100)
+    assert res['adpd_param_tensors'] > res['bare_densenet121_param_tensors']
+    assert sum(res['adpd_extra_device_ops_by_op'].values()) > 0
+    assert res['host_targets_ms_per_batch'] > 0
+    # counted on meta: no timed GPU/CPU step ran
+    assert 'adpd_train_img_s' not in res and res['amp'] == 'none'

@@ -23,7 +23,10 @@ In ONE process and run it times:
               validation or checkpoints) at the config's batch size (--loop-batch-size),
               samples/s end to end after --warmup iterations;
   (f) val     one validation as the schedule runs it (ValLoop on the config's val set,
-              metric, report hook), seconds; with (e), the projected schedule minutes.
+              metric, report hook), seconds; with (e), the projected schedule minutes;
+  (g) cost    FLOPs and device operators (kernel launches) of an ADPD and a bare forward +
+              backward, counted on the meta device (any machine), and the host ms per batch
+              of ADPD's target building.
 Warm-up iterations are excluded; every number is the median of --repeats timed repeats.
 The synthetic batch of (a)-(c) is what ``adpd_collate`` + ``ADPDDataPreprocessor`` hand
 the model: one uint8 (B, 1, S, S) image tensor on the device, data samples on the CPU.
@@ -48,7 +51,7 @@ import platform
 import statistics
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 import torch
@@ -112,7 +115,7 @@ def timed(fn, device, warmup, iters, repeats):
 
 def autocast(device, amp):
     if amp == 'none':
-        return torch.autocast(device_type=str(device).split(':')[0], enabled=False)
+        return nullcontext()
     dtype = torch.bfloat16 if amp == 'bf16' else torch.float16
     return torch.autocast(device_type=str(device).split(':')[0], dtype=dtype)
 
@@ -255,28 +258,42 @@ def write_profile(prof, device, out_file, header=''):
         f.write('\n'.join(table))
 
 
-def bench_bare(cfg, batch, args, device, num_classes):
-    """Bare torchvision DenseNet121 multi-label classifier, same input and optimizer."""
+def bare_classifier(cfg, args, device, num_classes):
+    """Bare torchvision DenseNet121 multi-label classifier and the config's optimizer."""
     import torchvision
     net = torchvision.models.densenet121(weights=None, num_classes=num_classes).to(device)
     if args.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    if args.compile:
-        net.compile(**({'mode': args.compile_mode} if args.compile_mode else {}))
     opt_cfg = dict(cfg.optim_wrapper.optimizer)
     opt_cls = getattr(torch.optim, opt_cfg.pop('type'))
-    opt = opt_cls(net.parameters(), **opt_cfg)
+    return net, opt_cls(net.parameters(), **opt_cfg)
+
+
+def bare_loss(net, images, target, args, device):
+    """BCE loss of the bare classifier: uint8 (B, 1, S, S) ``images`` preprocessed as
+    ADPDDataPreprocessor does (normalise, expand to 3 channels, memory format);
+    ``target`` (B, C) 0/1 on the device."""
     mean, std = 0.505 * 255, 0.248 * 255
-    target = torch.stack([s.gt_image_labels for s in batch['data_samples']]).to(device)
-    images = batch['inputs']
+    x = ((images.float() - mean) / std).expand(-1, 3, -1, -1)
+    x = x.contiguous(memory_format=torch.channels_last if args.channels_last
+                     else torch.contiguous_format)
+    with autocast(device, args.amp):
+        return torch.nn.functional.binary_cross_entropy_with_logits(net(x).float(), target)
+
+
+def image_targets(batch, device):
+    return torch.stack([s.gt_image_labels for s in batch['data_samples']]).to(device)
+
+
+def bench_bare(cfg, batch, args, device, num_classes):
+    """Bare torchvision DenseNet121 multi-label classifier, same input and optimizer."""
+    net, opt = bare_classifier(cfg, args, device, num_classes)
+    if args.compile:
+        net.compile(**({'mode': args.compile_mode} if args.compile_mode else {}))
+    target = image_targets(batch, device)  # built once: (a) has its data on the device
 
     def step():
-        x = ((images.float() - mean) / std).expand(-1, 3, -1, -1)
-        x = x.contiguous(memory_format=torch.channels_last if args.channels_last
-                         else torch.contiguous_format)
-        with autocast(device, args.amp):
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                net(x).float(), target)
+        loss = bare_loss(net, batch['inputs'], target, args, device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -318,6 +335,56 @@ def bench_infer(model, batch, args, device):
         per_img.append((time.perf_counter() - t0) / 200)
     t_pp = statistics.median(per_img)
     return t_net, t_full, t_pp
+
+
+def bench_cost(cfg, args, size):
+    """(g) cost: FLOPs and device operators (each at least one kernel launch) of one ADPD
+    and one bare forward + backward at the benchmark's batch and image size, counted on
+    the meta device (no data, so any machine gives the counts a GPU would see; fp32: AMP
+    adds its casts to both), and the host CPU ms per batch to build ADPD's targets from
+    the data samples. See mmadpd/utils/step_cost.py."""
+    from mmadpd.utils.step_cost import train_step_cost
+    meta = torch.device('meta')
+    meta_args = copy.copy(args)
+    meta_args.amp, meta_args.compile = 'none', False
+    model, _ = build_adpd(cfg, meta_args, meta)
+    num_r, num_c = model.anatomy_head.num_regions, model.pathology_head.num_classes
+    batch = synthetic_batch(args.batch_size, size, num_r, num_c, meta)
+    model.train()
+
+    def adpd_loss():
+        data = model.data_preprocessor(batch, True)
+        return model.parse_losses(model(**data, mode='loss'))[0]
+
+    net, _ = bare_classifier(cfg, meta_args, meta, num_c)
+    net.train()
+    target = image_targets(batch, meta)
+    costs = dict(adpd=train_step_cost(adpd_loss),
+                 bare=train_step_cost(lambda: bare_loss(net, batch['inputs'], target,
+                                                        meta_args, meta)))
+    costs['adpd']['param_tensors'] = sum(1 for _ in model.parameters())
+    costs['bare']['param_tensors'] = sum(1 for _ in net.parameters())
+
+    samples = batch['data_samples']
+
+    def targets():  # what ADPD.loss builds on the host before every forward
+        model.anatomy_head.get_targets(samples, device='cpu')
+        model.pathology_head.get_targets(samples, num_r, device='cpu')
+
+    with worker_threads():  # one core, as the main process has for it in the loop
+        t_targets, _ = timed(targets, torch.device('cpu'), 1, 3, args.repeats)
+    return costs, t_targets
+
+
+def extra_ops(adpd, bare, top=15):
+    """Device operators ADPD dispatches beyond the bare classifier (forward + backward),
+    most frequent first."""
+    from collections import Counter
+    counts = Counter()
+    for phase in ('forward', 'backward'):
+        counts.update(adpd[phase]['by_op'])
+        counts.subtract(bare[phase]['by_op'])
+    return {k: v for k, v in counts.most_common(top) if v > 0}
 
 
 @contextmanager
@@ -651,6 +718,26 @@ def main(argv=None):
         print(f'(c) ADPD inference, network: {args.batch_size / t_net:,.0f} img/s; '
               f'predict() incl. post-processing: {args.batch_size / t_full:,.0f} img/s; '
               f'post-processing alone {t_pp * 1e3:.3f} ms/img (CPU)')
+        write_json(res, args.out)
+    if 'cost' in parts:
+        costs, t_targets = bench_cost(cfg, args, size)
+        for name, key_name in (('adpd', 'adpd'), ('bare', 'bare_densenet121')):
+            c = costs[name]
+            res[f'{key_name}_gflops_per_img'] = c['flops'] / args.batch_size / 1e9
+            res[f'{key_name}_device_ops_forward'] = c['forward']['device_ops']
+            res[f'{key_name}_device_ops_backward'] = c['backward']['device_ops']
+            res[f'{key_name}_param_tensors'] = c['param_tensors']
+        res['adpd_over_bare_flops'] = costs['adpd']['flops'] / costs['bare']['flops']
+        res['adpd_extra_device_ops_by_op'] = extra_ops(costs['adpd'], costs['bare'])
+        res['host_targets_ms_per_batch'] = t_targets * 1e3
+        a_ops = res['adpd_device_ops_forward'] + res['adpd_device_ops_backward']
+        b_ops = (res['bare_densenet121_device_ops_forward']
+                 + res['bare_densenet121_device_ops_backward'])
+        print(f'(g) cost of a forward + backward, batch {args.batch_size} at {size} px '
+              f'(meta device, fp32): ADPD {res["adpd_gflops_per_img"]:.2f} GFLOPs/img vs '
+              f'bare {res["bare_densenet121_gflops_per_img"]:.2f} '
+              f'(x{res["adpd_over_bare_flops"]:.3f}); device operators ADPD {a_ops:,} vs '
+              f'bare {b_ops:,}; ADPD targets on the host {t_targets * 1e3:.1f} ms per batch')
         write_json(res, args.out)
     if 'pipeline' in parts:
         sps, n, collate_name, breakdown = bench_pipeline(cfg, args)
