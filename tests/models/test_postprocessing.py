@@ -59,6 +59,44 @@ def test_weighted_box_clusters_equals_ensemble_boxes():
         assert sorted(m for c in members for m in c) == list(range(n))
 
 
+def _rows(boxes, scores):
+    """(box, score) rows in a canonical order: equal scores may leave the library and us
+    in different orders, the set of fused boxes is what must agree."""
+    table = np.concatenate([boxes, scores[:, None]], 1)
+    return table[np.lexsort(table.T[::-1])]
+
+
+@pytest.mark.parametrize('iou_thr', [0.0, 0.03, 0.3, 0.55])
+def test_weighted_box_clusters_equals_ensemble_boxes_with_ties_and_duplicates(iou_thr):
+    """Harder inputs than random boxes: repeated boxes, equal scores, boxes on a coarse
+    grid (touching edges, IoU exactly at simple fractions), tiny boxes; several
+    thresholds. Every fused box and score must be bit-identical to the library's."""
+    rng = np.random.default_rng(int(iou_thr * 100) + 7)
+    for trial in range(300):
+        n = int(rng.integers(1, 40))
+        xy = rng.random((n, 2)) * 0.7
+        size = 0.5 if trial % 3 else 0.04
+        boxes = np.concatenate([xy, np.minimum(xy + rng.random((n, 2)) * size + 0.01, 1)], 1)
+        if trial % 2:
+            boxes = np.round(boxes, 1)
+            boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 0.1)
+            boxes[rng.integers(0, n, n // 2)] = boxes[0]
+        scores = np.round(rng.random(n), 1) + 0.05 if trial % 4 < 2 else rng.random(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            ref_b, ref_s, _ = weighted_boxes_fusion([boxes], [scores], [np.zeros(n)],
+                                                    iou_thr=iou_thr, skip_box_thr=0.0,
+                                                    conf_type='max')
+        fused, fused_scores, members = weighted_box_clusters(boxes, scores, iou_thr)
+        np.testing.assert_array_equal(_rows(fused, fused_scores), _rows(ref_b, ref_s))
+        assert sorted(m for c in members for m in c) == list(range(n))
+
+
+def test_weighted_box_clusters_rejects_thresholds_outside_0_1():
+    with pytest.raises(ValueError, match='iou_thr'):
+        weighted_box_clusters(np.array([[0, 0, 0.5, 0.5]]), np.array([0.9]), -0.1)
+
+
 def test_fuse_region_boxes_matches_direct_library_call():
     rng = np.random.default_rng(1)
     for _ in range(30):
