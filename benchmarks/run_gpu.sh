@@ -121,7 +121,7 @@ step() {
 }
 LOOP=(--parts pipeline,transfer,val --loop-seconds "$LOOP_S" --workers "$WORKERS"
       ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
-step eager 150 --batch-size "$BATCH" --parts train,bare,infer \
+step eager 160 --batch-size "$BATCH" --parts train,bare,infer \
   --profile "$OUT/profile_adpd_train.txt"
 step loop $((LOOP_S + 60)) "${LOOP[@]}"
 # ADPD compiled first and the bare network compiled last but one: the compiled bar

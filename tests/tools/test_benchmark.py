@@ -61,6 +61,11 @@ def test_benchmark_tiny_cpu_run_writes_json(phantom_cache, tmp_path, monkeypatch
                 'postprocess_ms_per_img', 'pipeline_samples_s_per_worker'):
         assert written[key] > 0, key
     assert written['batch_size'] == 2 and written['img_size'] == 64
+    # the per-repeat times behind each median (one repeat here)
+    for name in ('adpd_train', 'bare_densenet121_train'):
+        assert len(written[f'{name}_ms_per_step_repeats']) == 1
+        assert written[f'{name}_img_s'] == pytest.approx(
+            2 / (written[f'{name}_ms_per_step_repeats'][0] / 1e3))
     assert written['amp'] == 'bf16' and written['channels_last'] is True
     assert written['pipeline_collate'] == 'adpd_collate'
     assert written['pipeline_images_in_set'] >= 1
@@ -140,3 +145,15 @@ def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
     assert res['host_targets_ms_per_batch'] > 0
     # counted on meta: no timed GPU/CPU step ran
     assert 'adpd_train_img_s' not in res and res['amp'] == 'none'
+
+
+def test_interleaved_timing_alternates_the_steps_abba():
+    """(a) and (b) are timed in alternating repeats (A B, B A, A B): a drift over time
+    cannot favour the step that happens to be timed first."""
+    calls = []
+    steps = dict(a=lambda: calls.append('a'), b=lambda: calls.append('b'))
+    times = benchmark.timed_interleaved(steps, 'cpu', warmup=1, iters=2, repeats=3)
+    assert calls == ['a', 'b'] + ['a', 'a', 'b', 'b'] + ['b', 'b', 'a', 'a'] + ['a', 'a', 'b', 'b']
+    assert set(times) == {'a', 'b'}
+    for median, per_repeat in times.values():
+        assert len(per_repeat) == 3 and median == sorted(per_repeat)[1]

@@ -27,7 +27,9 @@ In ONE process and run it times:
   (g) cost    FLOPs and device operators (kernel launches) of an ADPD and a bare forward +
               backward, counted on the meta device (any machine), and the host ms per batch
               of ADPD's target building.
-Warm-up iterations are excluded; every number is the median of --repeats timed repeats.
+Warm-up iterations are excluded; every number is the median of --repeats timed repeats;
+the repeats of (a) and (b) alternate (A B, B A, ...) so that device or host drift hits
+both alike.
 The synthetic batch of (a)-(c) is what ``adpd_collate`` + ``ADPDDataPreprocessor`` hand
 the model: one uint8 (B, 1, S, S) image tensor on the device, data samples on the CPU.
 With --amp bf16 the optimizer wrapper is mmengine's AmpOptimWrapper with the (useless for
@@ -72,8 +74,9 @@ def parse_args(argv=None):
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--parts', default='train,bare,infer,pipeline')
     p.add_argument('--warmup', type=int, default=3, help='warm-up steps per part')
-    p.add_argument('--iters', type=int, default=5, help='steps per timed repeat')
-    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--iters', type=int, default=10, help='steps per timed repeat')
+    p.add_argument('--repeats', type=int, default=5,
+                   help='timed repeats (medians are reported); (a) and (b) alternate')
     p.add_argument('--pipeline-samples', type=int, default=200)
     p.add_argument('--loop-seconds', type=float, default=0.0)
     p.add_argument('--workers', type=int, default=None, help='DataLoader workers for loop')
@@ -98,19 +101,34 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def timed_interleaved(steps, device, warmup, iters, repeats):
+    """Median seconds per call of each of ``steps`` (name -> fn) over ``repeats`` x
+    ``iters`` calls after ``warmup`` calls of each.
+
+    The timed repeats of the steps alternate in ABBA order (A B, B A, A B, ...), so that a
+    drift of the device (clocks, temperature) or of other load on the host hits every step
+    alike: a ratio of two steps timed one after the other can be off by a few per cent from
+    the order alone. Returns name -> (median seconds, per-repeat seconds).
+    """
+    for fn in steps.values():
+        for _ in range(warmup):
+            fn()
+    sync(device)
+    names = list(steps)
+    per_call = {name: [] for name in names}
+    for r in range(repeats):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                steps[name]()
+            sync(device)
+            per_call[name].append((time.perf_counter() - t0) / iters)
+    return {name: (statistics.median(v), v) for name, v in per_call.items()}
+
+
 def timed(fn, device, warmup, iters, repeats):
     """Median seconds per call of ``fn`` over ``repeats`` x ``iters`` calls after warm-up."""
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    per_call = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(iters):
-            fn()
-        sync(device)
-        per_call.append((time.perf_counter() - t0) / iters)
-    return statistics.median(per_call), per_call
+    return timed_interleaved({'fn': fn}, device, warmup, iters, repeats)['fn']
 
 
 def autocast(device, amp):
@@ -213,12 +231,6 @@ def train_step(model, data, optim_wrapper, args, device):
     return model.train_step(data, optim_wrapper)
 
 
-def bench_train(model, optim_wrapper, batch, args, device):
-    model.train()
-    return timed(lambda: train_step(model, batch, optim_wrapper, args, device), device,
-                 args.warmup, args.iters, args.repeats)
-
-
 def profile_steps(step, device, n=3):
     """torch.profiler over ``n`` calls of ``step`` (after one unprofiled call).
 
@@ -285,8 +297,9 @@ def image_targets(batch, device):
     return torch.stack([s.gt_image_labels for s in batch['data_samples']]).to(device)
 
 
-def bench_bare(cfg, batch, args, device, num_classes):
-    """Bare torchvision DenseNet121 multi-label classifier, same input and optimizer."""
+def bare_train_step(cfg, batch, args, device, num_classes):
+    """One train step of a bare torchvision DenseNet121 multi-label classifier on the same
+    input, optimizer, AMP and memory format as ADPD's (a callable)."""
     net, opt = bare_classifier(cfg, args, device, num_classes)
     if args.compile:
         net.compile(**({'mode': args.compile_mode} if args.compile_mode else {}))
@@ -300,8 +313,7 @@ def bench_bare(cfg, batch, args, device, num_classes):
         opt.step()
 
     net.train()
-    t, reps = timed(step, device, args.warmup, args.iters, args.repeats)
-    return t, step
+    return step
 
 
 def bench_infer(model, batch, args, device):
@@ -677,36 +689,44 @@ def main(argv=None):
         model, optim = build_adpd(cfg, args, device)
         batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
                                 model.pathology_head.num_classes, device)
+    steps = {}  # (a) and (b), timed together (alternating repeats)
     if 'train' in parts:
-        t, reps = bench_train(model, optim, batch, args, device)
-        res[f'adpd_train_img_s{key}'] = args.batch_size / t
+        model.train()
+        steps['adpd_train'] = lambda: train_step(model, batch, optim, args, device)
+    if 'bare' in parts:
+        steps['bare_densenet121_train'] = bare_train_step(
+            cfg, batch, args, device, model.pathology_head.num_classes)
+    times = timed_interleaved(steps, device, args.warmup, args.iters, args.repeats)
+    for name, (t, reps) in times.items():
+        res[f'{name}_img_s{key}'] = args.batch_size / t
+        res[f'{name}_ms_per_step_repeats{key}'] = [r * 1e3 for r in reps]
+    if 'adpd_train' in times:
+        t = times['adpd_train'][0]
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
         if args.compile:  # a part whose compilation failed runs eager: say so in the JSON
             res['compiled_parts_after_training'] = still_compiled(model)
             print(f'    still compiled after the timed steps: '
                   f'{res["compiled_parts_after_training"]}')
-        write_json(res, args.out)
-        if args.profile:
-            prof, kernel_ms = profile_steps(
-                lambda: train_step(model, batch, optim, args, device), device)
-            record_kernel_time(res, f'adpd_train{key}', kernel_ms, t)
-            write_profile(prof, device, args.profile,
-                          header=f'ADPD train step, batch {args.batch_size}: '
-                                 f'{t * 1e3:.1f} ms unprofiled, {kernel_ms:.1f} ms of GPU '
-                                 'kernels per step (3 profiled steps)')
-            print(f'    profile of 3 ADPD train steps written to {args.profile}')
-            write_json(res, args.out)
-    if 'bare' in parts:
-        t, bare_step = bench_bare(cfg, batch, args, device, model.pathology_head.num_classes)
-        res[f'bare_densenet121_train_img_s{key}'] = args.batch_size / t
-        print(f'(b) bare DenseNet121 train step: {args.batch_size / t:,.0f} img/s')
-        if args.profile:
-            _, kernel_ms = profile_steps(bare_step, device)
-            record_kernel_time(res, f'bare_densenet121_train{key}', kernel_ms, t)
-        if f'adpd_train_img_s{key}' in res:
-            ratio = res[f'adpd_train_img_s{key}'] / res[f'bare_densenet121_train_img_s{key}']
-            res[f'adpd_over_bare_train{key}'] = ratio
-            print(f'    ratio (a)/(b): {ratio:.3f}')
+    if 'bare_densenet121_train' in times:
+        t = times['bare_densenet121_train'][0]
+        print(f'(b) bare DenseNet121 train step: {args.batch_size / t:,.0f} img/s '
+              f'({t * 1e3:.1f} ms/step)')
+    if len(times) == 2:
+        ratio = res[f'adpd_train_img_s{key}'] / res[f'bare_densenet121_train_img_s{key}']
+        res[f'adpd_over_bare_train{key}'] = ratio
+        print(f'    ratio (a)/(b): {ratio:.3f} (repeats alternated)')
+    write_json(res, args.out)
+    if args.profile and steps:
+        for name, step in steps.items():
+            prof, kernel_ms = profile_steps(step, device)
+            record_kernel_time(res, f'{name}{key}', kernel_ms, times[name][0])
+            if name == 'adpd_train':
+                write_profile(prof, device, args.profile,
+                              header=f'ADPD train step, batch {args.batch_size}: '
+                                     f'{times[name][0] * 1e3:.1f} ms unprofiled, '
+                                     f'{kernel_ms:.1f} ms of GPU kernels per step '
+                                     '(3 profiled steps)')
+                print(f'    profile of 3 ADPD train steps written to {args.profile}')
         write_json(res, args.out)
     if 'infer' in parts:
         t_net, t_full, t_pp = bench_infer(model, batch, args, device)
