@@ -157,3 +157,30 @@ def test_interleaved_timing_alternates_the_steps_abba():
     assert set(times) == {'a', 'b'}
     for median, per_repeat in times.values():
         assert len(per_repeat) == 3 and median == sorted(per_repeat)[1]
+
+
+def test_synchronising_calls_are_recorded_with_their_line(monkeypatch):
+    """On CUDA, one step runs in torch's sync debug mode 'warn'; each synchronising call
+    comes back as 'file:line: message', and the previous mode is restored."""
+    import warnings
+    from types import SimpleNamespace
+    state = dict(mode=0, modes=[])
+
+    def set_mode(mode):
+        state['modes'].append(mode)
+        state['mode'] = mode
+
+    monkeypatch.setattr(benchmark.torch.cuda, 'get_sync_debug_mode', lambda: state['mode'])
+    monkeypatch.setattr(benchmark.torch.cuda, 'set_sync_debug_mode', set_mode)
+
+    def step():  # what torch does for a blocking call while the mode is 'warn'
+        if state['mode'] == 'warn':
+            warnings.warn('called a synchronizing CUDA operation\nmore', UserWarning)
+            warnings.warn('something unrelated', UserWarning)
+
+    calls = benchmark.synchronising_calls(step, SimpleNamespace(type='cuda'))
+    assert len(calls) == 1
+    assert calls[0].split(':')[0].endswith('test_benchmark.py')  # the line that synced
+    assert calls[0].endswith(': called a synchronizing CUDA operation')
+    assert state['modes'] == ['warn', 0] and state['mode'] == 0
+    assert benchmark.synchronising_calls(step, benchmark.torch.device('cpu')) is None

@@ -92,7 +92,8 @@ def parse_args(argv=None):
                    help='after the timing, profile 3 ADPD train steps with torch.profiler '
                         'and write the op table (sorted by device time, then CPU time) here; '
                         'also records the GPU kernel ms per step of ADPD and the bare net '
-                        '(kernel ms / step ms = how busy the GPU is)')
+                        '(kernel ms / step ms = how busy the GPU is) and, on CUDA, every '
+                        'call in one step that makes the host wait for the GPU')
     return p.parse_args(argv)
 
 
@@ -248,6 +249,34 @@ def profile_steps(step, device, n=3):
             step()
         sync(device)
     return prof, kernel_ms(prof.key_averages()) / n
+
+
+def synchronising_calls(step, device):
+    """Where one call of ``step`` makes the host wait for the GPU, or None off CUDA.
+
+    Runs the step once under ``torch.cuda.set_sync_debug_mode('warn')``, in which CUDA
+    calls that block the host (``.item()``, a pageable or blocking copy, ``nonzero``, ...)
+    raise a warning; returns one ``'file:line: message'`` per such call (the Python line
+    that made it). The lazily logged gradient norm reads back once per
+    --grad-norm-log-interval steps, which can fall into this step.
+    """
+    if device.type != 'cuda':
+        return None
+    import warnings
+    step()
+    sync(device)
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.cuda.set_sync_debug_mode('warn')
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    sync(device)
+    return [f'{osp.relpath(w.filename)}:{w.lineno}: '
+            f'{str(w.message).strip().splitlines()[0][:160]}'
+            for w in caught if 'synchroniz' in str(w.message)]
 
 
 def kernel_ms(events):
@@ -720,6 +749,11 @@ def main(argv=None):
         for name, step in steps.items():
             prof, kernel_ms = profile_steps(step, device)
             record_kernel_time(res, f'{name}{key}', kernel_ms, times[name][0])
+            syncs = synchronising_calls(step, device)
+            if syncs is not None:
+                res[f'{name}_sync_calls{key}'] = syncs
+                print(f'    {name}: {len(syncs)} synchronising CUDA call(s) in one step'
+                      + ''.join(f'\n      {s}' for s in syncs[:5]))
             if name == 'adpd_train':
                 write_profile(prof, device, args.profile,
                               header=f'ADPD train step, batch {args.batch_size}: '
