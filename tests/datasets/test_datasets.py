@@ -55,6 +55,17 @@ def test_imagenome_dataset_rejects_wrong_categories(tmp_path):
                             pipeline=[]))
 
 
+def test_imagenome_dataset_rejects_duplicate_image_ids(tmp_path):
+    """Each image's annotations are handed to it once (and then freed): a repeated image
+    id is an error naming the file, not a second image silently without regions."""
+    coco = imagenome_json(tmp_path / 'x.json')
+    coco['images'][1]['id'] = 1
+    (tmp_path / 'x.json').write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match=r'x\.json.*duplicate image ids'):
+        DATASETS.build(dict(type='ImaGenomeDataset', ann_file=str(tmp_path / 'x.json'),
+                            pipeline=[]))
+
+
 @pytest.mark.parametrize('kind,hint', [('ImaGenomeDataset', 'imagenome_to_coco.py'),
                                        ('CXR8Dataset', 'cxr8_to_coco.py')])
 def test_missing_annotation_file_names_path_and_converter(tmp_path, kind, hint):
