@@ -24,6 +24,8 @@ from mmdet.registry import DATASETS
 
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
 
+from .serialized_cache import SerializedCacheMixin
+
 
 def make_palette(num: int) -> List[Tuple[int, int, int]]:
     """``num`` well-separated RGB colours (golden-ratio hue walk; deterministic)."""
@@ -81,12 +83,15 @@ IMAGENOME_HINT = ('Create it with tools/dataset_converters/imagenome_to_coco.py 
 
 
 @DATASETS.register_module()
-class ImaGenomeDataset(BaseDetDataset):
+class ImaGenomeDataset(SerializedCacheMixin, BaseDetDataset):
     """Chest ImaGenome region boxes (29 classes = ``anatomy.REGIONS``) with per-region
     and image-level pathology labels (``metainfo['pathologies']``, 53 classes).
 
     Args: as mmdet's ``BaseDetDataset`` (``ann_file``, ``data_root``,
-    ``data_prefix=dict(img=...)``, ``pipeline``, ``test_mode`` ...).
+    ``data_prefix=dict(img=...)``, ``pipeline``, ``test_mode`` ...), plus
+    ``cache_dir``: a folder for the memory-mapped annotation cache
+    (:mod:`mmadpd.datasets.serialized_cache`; the real training file then starts in
+    seconds instead of ~90 s and 12 GB per process). None (default): no cache.
     """
 
     METAINFO = dict(classes=REGIONS, pathologies=PATHOLOGIES,

@@ -44,8 +44,11 @@ def test_scaled_file_repeats_images_with_new_ids(phantom_root, tmp_path):
 def test_tool_builds_the_dataset_in_a_fresh_process(phantom_root, tmp_path):
     src_path = osp.join(phantom_root, 'imagenome_coco', 'imagenome_train.json')
     res = dlb.main([src_path, '--images', '50', '--work-dir', str(tmp_path),
-                    '--out', str(tmp_path / 'load.json')])
+                    '--cache-dir', str(tmp_path / 'cache'), '--out', str(tmp_path / 'load.json')])
     assert res['images'] == 50 and res['annotations'] > 50
     assert res['load_s'] > 0 and res['peak_rss_gb'] >= res['rss_before_gb'] > 0
+    # with --cache-dir: a build that writes the cache, then one that maps it
+    assert res['cache_write_images'] == res['cached_images'] == 50
+    assert res['cache_gb'] > 0 and len(list((tmp_path / 'cache').iterdir())) == 2
     assert json.loads((tmp_path / 'load.json').read_text()) == res
     assert not (tmp_path / 'imagenome_scaled_50.json').exists()  # removed without --keep

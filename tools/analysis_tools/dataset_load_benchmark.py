@@ -1,7 +1,7 @@
 """Start-up cost of the training annotation file at the real Chest ImaGenome size.
 
     python tools/analysis_tools/dataset_load_benchmark.py ANN_JSON [--images 234000]
-        [--work-dir DIR] [--keep] [--out benchmarks/x.json]
+        [--work-dir DIR] [--keep] [--cache-dir DIR] [--out benchmarks/x.json]
 
 ANN_JSON is an ``imagenome_*.json`` written by ``imagenome_to_coco.py`` (the phantom set's
 will do). Its images and their region annotations are repeated, with new ids, into a file
@@ -38,7 +38,7 @@ def rss():
 rss_before = rss()  # torch, mmdet and mmadpd imported
 t0 = time.perf_counter()
 ds = DATASETS.build(dict(type='ImaGenomeDataset', ann_file=sys.argv[1], data_prefix=dict(img=''),
-                         pipeline=[], test_mode=False))
+                         pipeline=[], test_mode=False, cache_dir=sys.argv[2] or None))
 seconds = time.perf_counter() - t0
 print(json.dumps(dict(images=len(ds), load_s=seconds, rss_before_gb=rss_before,
                       peak_rss_gb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
@@ -53,6 +53,9 @@ def parse_args(argv=None):
                    help='images in the scaled file (default: the paper\'s training set)')
     p.add_argument('--work-dir', help='where the scaled file goes (default: a temp dir)')
     p.add_argument('--keep', action='store_true', help='keep the scaled file')
+    p.add_argument('--cache-dir', help='also time the start with the annotation cache '
+                   '(ImaGenomeDataset cache_dir): a first build writes it, a second build '
+                   'memory-maps it')
     p.add_argument('--out', help='write the results JSON here')
     return p.parse_args(argv)
 
@@ -98,15 +101,26 @@ def main(argv=None):
     size_gb = osp.getsize(path) / 1e9
     print(f'scaled file: {args.images:,} images, {num_anns:,} annotations, {size_gb:.2f} GB '
           f'({write_s:.0f} s to write)')
-    try:
-        child = subprocess.run([sys.executable, '-c', _CHILD, path], check=True,
+    def build(cache_dir=''):  # one fresh process per build: its own peak memory
+        child = subprocess.run([sys.executable, '-c', _CHILD, path, cache_dir], check=True,
                                capture_output=True, text=True)
+        return json.loads(child.stdout.strip().splitlines()[-1])
+
+    try:
+        res = build()
+        if args.cache_dir:
+            for prefix in ('cache_write_', 'cached_'):
+                res.update({prefix + k: v for k, v in build(args.cache_dir).items()})
+            res['cache_gb'] = sum(
+                osp.getsize(osp.join(args.cache_dir, f)) for f in os.listdir(args.cache_dir)
+                if f.startswith(osp.splitext(osp.basename(path))[0])) / 1e9
     finally:
         if not args.keep:
             os.remove(path)
-    res = json.loads(child.stdout.strip().splitlines()[-1])
-    if res['images'] != args.images:
-        raise RuntimeError(f'the dataset has {res["images"]} images, the file {args.images}')
+    for key in ('images', 'cache_write_images', 'cached_images'):
+        if key in res and res[key] != args.images:
+            raise RuntimeError(f'{key}: the dataset has {res[key]} images, the file '
+                               f'{args.images}')
     res.update(annotations=num_anns, file_gb=size_gb, source=osp.relpath(args.ann_json),
                device=f'cpu ({platform.processor() or platform.machine()}, '
                       f'{os.cpu_count()} cores)', python=platform.python_version(),
@@ -114,6 +128,11 @@ def main(argv=None):
     print(f'ImaGenomeDataset from it: {res["load_s"]:.1f} s, peak RSS {res["peak_rss_gb"]:.1f} '
           f'GB ({res["rss_before_gb"]:.1f} GB before, after the imports; '
           f'{res["rss_after_gb"]:.1f} GB after), one process: each DDP rank pays it')
+    if args.cache_dir:
+        print(f'with the annotation cache: first start {res["cache_write_load_s"]:.1f} s '
+              f'(writes {res["cache_gb"]:.2f} GB), later starts {res["cached_load_s"]:.1f} s, '
+              f'peak RSS {res["cached_peak_rss_gb"]:.1f} GB (pages mapped from the cache '
+              'are shared by all processes on the machine)')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
