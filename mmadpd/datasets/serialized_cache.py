@@ -117,7 +117,8 @@ class SerializedCacheMixin:
 
     def _cache_stem(self) -> Optional[str]:
         if (not self.cache_dir or not self.serialize_data
-                or getattr(self, 'proposal_file', None) is not None):
+                or getattr(self, 'proposal_file', None) is not None
+                or not osp.isfile(self.ann_file)):  # the loader names the missing file
             return None
         key = cache_key(self.ann_file, cls=type(self).__name__, data_root=self.data_root,
                         data_prefix=self.data_prefix, filter_cfg=self.filter_cfg,

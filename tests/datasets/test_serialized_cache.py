@@ -118,3 +118,8 @@ def test_no_cache_dir_changes_nothing(tmp_path):
     ds = build(tmp_path, None)
     assert not isinstance(ds.data_bytes, np.memmap)
     assert sorted(os.listdir(tmp_path)) == ['imagenome_train.json']
+
+
+def test_missing_annotation_file_keeps_its_helpful_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match='imagenome_train.json.*imagenome_to_coco'):
+        build(tmp_path, str(tmp_path / 'cache'))
