@@ -15,17 +15,21 @@ the arrays depend on: the annotation file (absolute path, size, modification tim
 dataset class, ``data_root``/``data_prefix``, ``filter_cfg``, ``indices``, the metainfo and
 :data:`CACHE_VERSION` (bump it when ``load_data_list`` changes its output). A missing,
 stale or unreadable cache is rebuilt from the annotation file; a cache directory that
-cannot be written costs a warning, never the run.
+cannot be written costs a warning, never the run. Processes that start together (the
+ranks of a DDP run on one machine) take turns on a file lock: one parses and writes, the
+others then map what it wrote.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import os.path as osp
 import uuid
-from typing import Optional, Tuple
+from contextlib import contextmanager
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 from mmengine.logging import print_log
@@ -105,6 +109,30 @@ def load_serialized(stem: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     return data, address
 
 
+@contextmanager
+def build_lock(stem: str) -> Iterator[bool]:
+    """Exclusive lock (``flock`` on ``<stem>.lock``) while one process builds the cache:
+    the other processes of a machine (DDP ranks) wait, then find the cache and map it
+    instead of each parsing the file. Yields whether the lock is held; where it cannot be
+    taken (read-only folder, a file system without locks) the caller builds unlocked. The
+    kernel releases the lock if the holder dies."""
+    try:
+        os.makedirs(osp.dirname(osp.abspath(stem)), exist_ok=True)
+        handle = open(f'{stem}.lock', 'a+')
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            locked = True
+        except OSError:
+            locked = False
+        yield locked
+    finally:
+        handle.close()  # closing releases the lock
+
+
 class SerializedCacheMixin:
     """Adds ``cache_dir`` to an mmengine ``BaseDataset`` subclass (put it first in the
     bases). ``cache_dir=None`` (default) changes nothing; with a folder, ``full_init``
@@ -130,16 +158,23 @@ class SerializedCacheMixin:
         if self._fully_initialized:
             return
         stem = self._cache_stem()
-        cached = load_serialized(stem) if stem else None
-        if cached is not None:
-            self.data_bytes, self.data_address = cached
-            self.data_list = []
-            self._fully_initialized = True
-            _log(f'{type(self).__name__}: {len(self.data_address)} items memory-mapped '
-                 f'from the annotation cache {stem}.*.npy')
+        if stem is None:
+            super().full_init()
             return
-        super().full_init()
-        if stem and len(self.data_address):
-            if save_serialized(stem, self.data_bytes, self.data_address):
-                _log(f'{type(self).__name__}: annotation cache written to {stem}.*.npy '
-                     'for the next start')
+        cached = load_serialized(stem)
+        if cached is None:
+            with build_lock(stem):
+                # another process may have written it while this one waited for the lock
+                cached = load_serialized(stem)
+                if cached is None:
+                    super().full_init()
+                    if len(self.data_address) and save_serialized(
+                            stem, self.data_bytes, self.data_address):
+                        _log(f'{type(self).__name__}: annotation cache written to '
+                             f'{stem}.*.npy for the next start')
+                    return
+        self.data_bytes, self.data_address = cached
+        self.data_list = []
+        self._fully_initialized = True
+        _log(f'{type(self).__name__}: {len(self.data_address)} items memory-mapped from '
+             f'the annotation cache {stem}.*.npy')

@@ -37,8 +37,9 @@ def test_second_build_memory_maps_the_cache_and_gives_the_same_items(tmp_path, m
     first = build(tmp_path, str(cache))
     assert infos(first) == reference
     files = sorted(os.listdir(cache))
-    assert len(files) == 2 and files[0].startswith('imagenome_train-')
-    assert {f.split('.', 1)[1] for f in files} == {'address.npy', 'bytes.npy'}
+    assert len(files) == 3 and all(f.startswith('imagenome_train-') for f in files)
+    # the two arrays and the (empty) lock file the builders take turns on
+    assert {f.split('.', 1)[1] for f in files} == {'address.npy', 'bytes.npy', 'lock'}
 
     forbid_parsing(monkeypatch)
     second = build(tmp_path, str(cache))
@@ -48,7 +49,7 @@ def test_second_build_memory_maps_the_cache_and_gives_the_same_items(tmp_path, m
     monkeypatch.undo()
     sub = build(tmp_path, str(cache), indices=[1])
     assert infos(sub) == [dict(reference[1], sample_idx=0)]
-    assert len(os.listdir(cache)) == 4
+    assert len(os.listdir(cache)) == 6
 
 
 def test_a_changed_annotation_file_is_parsed_again(tmp_path):
@@ -123,3 +124,42 @@ def test_no_cache_dir_changes_nothing(tmp_path):
 def test_missing_annotation_file_keeps_its_helpful_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='imagenome_train.json.*imagenome_to_coco'):
         build(tmp_path, str(tmp_path / 'cache'))
+
+
+def _build_in_child(root, cache, log, out):
+    """Child process: count this process's parses in ``log``, then report its items."""
+    import time as _time
+    original = ImaGenomeDataset.load_data_list
+
+    def counted(self):
+        with open(log, 'a') as f:
+            f.write(f'{os.getpid()}\n')
+        _time.sleep(0.5)  # the others arrive while this one still parses
+        return original(self)
+
+    ImaGenomeDataset.load_data_list = counted
+    from pathlib import Path
+    ds = build(Path(root), cache)
+    with open(out, 'w') as f:
+        json.dump([ds.get_data_info(i)['img_id'] for i in range(len(ds))], f)
+
+
+def test_processes_starting_together_parse_once(tmp_path):
+    """Like the ranks of a DDP run: one process parses and writes the cache while the
+    others wait on the lock, then map it."""
+    import multiprocessing
+    imagenome_json(tmp_path / 'imagenome_train.json')
+    ctx = multiprocessing.get_context('fork')
+    log = str(tmp_path / 'parses.log')
+    procs = [ctx.Process(target=_build_in_child,
+                         args=(str(tmp_path), str(tmp_path / 'cache'), log,
+                               str(tmp_path / f'out{i}.json'))) for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with open(log) as f:
+        assert len(f.read().split()) == 1
+    for i in range(3):
+        assert json.loads((tmp_path / f'out{i}.json').read_text()) == [1, 2]
