@@ -9,13 +9,14 @@ cpu_2026-11-26_dataset_load.json) at every start, once per DDP rank.
 
 :class:`SerializedCacheMixin` saves the two arrays as ``.npy`` files after the first full
 initialisation and later memory-maps them instead (read-only): the next start takes
-seconds, and processes on one machine (DDP ranks, their workers) share the mapped pages
+milliseconds, and processes on one machine (DDP ranks, their workers) share the mapped pages
 through the page cache instead of holding a copy each. The cache key covers everything
 the arrays depend on: the annotation file (absolute path, size, modification time), the
-dataset class, ``data_root``/``data_prefix``, ``filter_cfg``, ``indices``, the metainfo and
-:data:`CACHE_VERSION` (bump it when ``load_data_list`` changes its output). A missing,
-stale or unreadable cache is rebuilt from the annotation file; a cache directory that
-cannot be written costs a warning, never the run. Processes that start together (the
+dataset class and the source file defining it (editing the loader invalidates old caches),
+``data_root``/``data_prefix``, ``filter_cfg``, ``indices``, the metainfo, mmengine's
+version and :data:`CACHE_VERSION`. A missing, stale or unreadable cache is rebuilt from
+the annotation file; a cache directory that cannot be written costs a warning, never the
+run. Processes that start together (the
 ranks of a DDP run on one machine) take turns on a file lock: one parses and writes, the
 others then map what it wrote.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -31,10 +33,12 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
 
+import mmengine
 import numpy as np
 from mmengine.logging import print_log
 
-#: bump when a dataset's ``load_data_list`` output changes for the same annotation file
+#: bump to invalidate every cache (a change OUTSIDE the dataset's own source file that
+#: changes its items; edits of that file already change the key)
 CACHE_VERSION = 1
 
 
@@ -52,6 +56,16 @@ def cache_key(ann_file: str, **settings) -> str:
                    mtime_ns=st.st_mtime_ns, cache_version=CACHE_VERSION)
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.sha1(text.encode('utf-8')).hexdigest()[:20]
+
+
+def _module_digest(cls: type) -> str:
+    """Digest of the source file that defines ``cls`` (its ``load_data_list`` and
+    helpers): editing the loader invalidates caches written by the old code."""
+    path = inspect.getsourcefile(cls)
+    if path is None:
+        return ''
+    with open(path, 'rb') as f:
+        return hashlib.sha1(f.read()).hexdigest()
 
 
 def _paths(stem: str) -> Tuple[str, str]:
@@ -150,7 +164,8 @@ class SerializedCacheMixin:
             return None
         key = cache_key(self.ann_file, cls=type(self).__name__, data_root=self.data_root,
                         data_prefix=self.data_prefix, filter_cfg=self.filter_cfg,
-                        indices=self._indices, metainfo=self._metainfo)
+                        indices=self._indices, metainfo=self._metainfo,
+                        code=_module_digest(type(self)), mmengine=mmengine.__version__)
         name = osp.splitext(osp.basename(self.ann_file))[0]
         return osp.join(self.cache_dir, f'{name}-{key}')
 

@@ -163,3 +163,15 @@ def test_processes_starting_together_parse_once(tmp_path):
         assert len(f.read().split()) == 1
     for i in range(3):
         assert json.loads((tmp_path / f'out{i}.json').read_text()) == [1, 2]
+
+
+def test_editing_the_dataset_code_invalidates_the_cache(tmp_path, monkeypatch):
+    import mmadpd.datasets.serialized_cache as sc
+    imagenome_json(tmp_path / 'imagenome_train.json')
+    cache = str(tmp_path / 'cache')
+    build(tmp_path, cache)
+    forbid_parsing(monkeypatch)
+    build(tmp_path, cache)  # same code: mapped
+    monkeypatch.setattr(sc, '_module_digest', lambda cls: 'edited')
+    with pytest.raises(AssertionError, match='parsed although'):
+        build(tmp_path, cache)  # a new key: the file must be parsed again
