@@ -47,7 +47,10 @@ def plot_pr_curves(class_name: str, curves: Sequence[Mapping], iou_thrs: Sequenc
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc='upper right', fontsize=8)
-    fig.tight_layout()
+    # Fixed margins for this fixed figure size instead of tight_layout(), which measures
+    # every text extent: 94 -> 72 ms per figure on this project's CPU, and the report
+    # draws one per class after each of the schedule's 91 validations.
+    fig.subplots_adjust(left=0.13, right=0.95, bottom=0.12, top=0.93)
     os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
     fig.savefig(out_file)
     return out_file
