@@ -310,11 +310,17 @@ def bare_classifier(cfg, args, device, num_classes):
     return net, opt_cls(net.parameters(), **opt_cfg)
 
 
-def bare_loss(net, images, target, args, device):
+def grey_mean_std(cfg):
+    """The grey mean and std of the config's ADPDDataPreprocessor (0-255 scale)."""
+    pre = cfg.model.data_preprocessor
+    return float(pre['mean'][0]), float(pre['std'][0])
+
+
+def bare_loss(net, images, target, args, device, mean_std):
     """BCE loss of the bare classifier: uint8 (B, 1, S, S) ``images`` preprocessed as
-    ADPDDataPreprocessor does (normalise, expand to 3 channels, memory format);
-    ``target`` (B, C) 0/1 on the device."""
-    mean, std = 0.505 * 255, 0.248 * 255
+    ADPDDataPreprocessor does (normalise with ``mean_std``, expand to 3 channels, memory
+    format); ``target`` (B, C) 0/1 on the device."""
+    mean, std = mean_std
     x = ((images.float() - mean) / std).expand(-1, 3, -1, -1)
     x = x.contiguous(memory_format=torch.channels_last if args.channels_last
                      else torch.contiguous_format)
@@ -333,9 +339,10 @@ def bare_train_step(cfg, batch, args, device, num_classes):
     if args.compile:
         net.compile(**({'mode': args.compile_mode} if args.compile_mode else {}))
     target = image_targets(batch, device)  # built once: (a) has its data on the device
+    mean_std = grey_mean_std(cfg)
 
     def step():
-        loss = bare_loss(net, batch['inputs'], target, args, device)
+        loss = bare_loss(net, batch['inputs'], target, args, device, mean_std)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
@@ -402,7 +409,8 @@ def bench_cost(cfg, args, size):
     target = image_targets(batch, meta)
     costs = dict(adpd=train_step_cost(adpd_loss),
                  bare=train_step_cost(lambda: bare_loss(net, batch['inputs'], target,
-                                                        meta_args, meta)))
+                                                        meta_args, meta,
+                                                        grey_mean_std(cfg))))
     costs['adpd']['param_tensors'] = sum(1 for _ in model.parameters())
     costs['bare']['param_tensors'] = sum(1 for _ in net.parameters())
 
@@ -725,7 +733,8 @@ def main(argv=None):
     if 'bare' in parts:
         steps['bare_densenet121_train'] = bare_train_step(
             cfg, batch, args, device, model.pathology_head.num_classes)
-    times = timed_interleaved(steps, device, args.warmup, args.iters, args.repeats)
+    times = (timed_interleaved(steps, device, args.warmup, args.iters, args.repeats)
+             if steps else {})
     for name, (t, reps) in times.items():
         res[f'{name}_img_s{key}'] = args.batch_size / t
         res[f'{name}_ms_per_step_repeats{key}'] = [r * 1e3 for r in reps]

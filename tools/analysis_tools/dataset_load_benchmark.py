@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 
 # Runs in the child process: build the dataset, print one JSON line.
 _CHILD = r'''
@@ -68,9 +67,8 @@ def write_scaled(src: dict, num_images: int, path: str) -> int:
     images = src['images']
     if not images:
         raise ValueError('the source file has no images')
-    by_image = defaultdict(list)
-    for ann in src['annotations']:
-        by_image[ann['image_id']].append(ann)
+    from mmadpd.datasets.imagenome import group_annotations
+    by_image = group_annotations(src)
     head = {k: v for k, v in src.items() if k not in ('images', 'annotations')}
     num_anns = 0
     with open(path, 'w', encoding='utf-8') as f:
