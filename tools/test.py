@@ -31,7 +31,7 @@ def main():
     args = parse_args()
     from mmengine.runner import Runner
 
-    from mmadpd.utils import register_all_modules
+    from mmadpd.utils import register_all_modules, shutdown_distributed
 
     register_all_modules(init_default_scope=False)
     if not osp.isfile(args.checkpoint):
@@ -67,6 +67,7 @@ def main():
 
     if runner.rank == 0:
         _print_summary(metrics, args, cfg)
+    shutdown_distributed()
 
 
 def _print_summary(metrics, args, cfg):

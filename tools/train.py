@@ -30,7 +30,7 @@ def main():
     # Imported late so that --help is fast and argument errors come first.
     from mmengine.runner import Runner
 
-    from mmadpd.utils import register_all_modules
+    from mmadpd.utils import register_all_modules, shutdown_distributed
 
     register_all_modules(init_default_scope=False)
     cfg = load_config(args)
@@ -52,6 +52,7 @@ def main():
     with clear_errors():
         runner = Runner.from_cfg(cfg)
         runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -6,6 +6,9 @@ GPU. The launch itself stays mmengine's (torchrun + ``--launcher pytorch``); thi
 only supplies the two CPU fallbacks: a gloo process group created before the Runner (the
 Runner skips ``init_dist`` when one exists) and a DDP wrapper that drops ``device_ids`` for
 CPU modules.
+
+It also supplies the orderly end of a launch (``shutdown_distributed``): every rank waits
+for the others, then tears its process group down before the interpreter exits.
 """
 from __future__ import annotations
 
@@ -41,3 +44,19 @@ def setup_cpu_distributed(cfg) -> bool:
             type='mmdet.CPUDistributedDataParallel', broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
     return True
+
+
+def shutdown_distributed() -> None:
+    """End a torchrun launch in step: a barrier, then ``destroy_process_group``.
+
+    Why: the ranks finish at different times (rank 0 still prints the summary or writes
+    the report while rank 1 is done). A rank whose interpreter exits with its gloo group
+    still alive tears the group's sockets down under a peer that may still be talking to
+    it, and gloo answers a closed connection with ``std::terminate`` (SIGABRT), which
+    torchrun reports as a failed launch although every result was written. No-op
+    outside a distributed run.
+    """
+    if not (torch_dist.is_available() and torch_dist.is_initialized()):
+        return
+    torch_dist.barrier()
+    torch_dist.destroy_process_group()
