@@ -87,3 +87,44 @@ def test_bad_arguments_raise():
         AsymmetricLoss(reduction='avg')
     with pytest.raises(ValueError, match='absent'):
         LSEPoolMILLoss(absent='some')
+
+
+def _random_boxes(n, g):
+    """(n, 4) xyxy boxes: random, plus degenerate (zero width/height) and disjoint rows."""
+    xy = torch.rand(n, 2, generator=g) * 100
+    wh = torch.rand(n, 2, generator=g) * 50
+    wh[: n // 8, 0] = 0  # zero-width boxes
+    return torch.cat([xy, xy + wh], 1)
+
+
+@pytest.mark.parametrize('avg_factor', [None, 7, 0.0])
+def test_aligned_giou_loss_equals_mmdet_giou_loss(avg_factor):
+    """Same numbers and gradients as mmdet's GIoULoss (which this replaces because it
+    blocks on a host->device copy), incl. degenerate, identical and disjoint pairs."""
+    from mmdet.models.losses import GIoULoss
+    from mmadpd.models.losses import AlignedGIoULoss
+    g = torch.Generator().manual_seed(3)
+    pred = _random_boxes(200, g)
+    target = _random_boxes(200, g)
+    target[:10] = pred[:10]  # identical pairs: GIoU 1
+    target[10:20] = pred[10:20] + 1000  # disjoint pairs: GIoU < 0
+    pred_a = pred.clone().requires_grad_()
+    pred_b = pred.clone().requires_grad_()
+    ours = AlignedGIoULoss(loss_weight=2.0)(pred_a, target, avg_factor=avg_factor)
+    ref = GIoULoss(loss_weight=2.0)(pred_b, target, avg_factor=avg_factor)
+    assert torch.allclose(ours, ref, rtol=1e-6, atol=0), (ours, ref)
+    ours.backward()
+    ref.backward()
+    assert torch.allclose(pred_a.grad, pred_b.grad, rtol=1e-5, atol=1e-9)
+
+
+def test_aligned_giou_values_and_shape_check():
+    from mmadpd.models.losses import AlignedGIoULoss, aligned_giou
+    a = torch.tensor([[0., 0., 2., 2.], [0., 0., 1., 1.], [0., 0., 2., 2.]])
+    b = torch.tensor([[0., 0., 2., 2.], [2., 0., 3., 1.], [1., 1., 3., 3.]])
+    # identical: 1; disjoint with a gap: IoU 0, enclosure 3, union 2 -> -1/3;
+    # overlap 1, union 7, enclosure 9 -> 1/7 - 2/9
+    expected = torch.tensor([1.0, -1 / 3, 1 / 7 - 2 / 9])
+    assert torch.allclose(aligned_giou(a, b), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r'\(n, 4\)'):
+        AlignedGIoULoss()(a, b[:2])

@@ -6,8 +6,17 @@ for the GPU; the host then cannot queue the next step while the GPU works, and a
 host work becomes GPU idle time. The meta device has shapes but no data, so every one of
 those reads raises there: a step that runs on meta is free of them. This is the CPU check
 of what ``torch.cuda.set_sync_debug_mode('error')`` would check on a GPU.
+
+The other direction blocks too: a host->device copy made without ``non_blocking`` (a
+tensor built from Python numbers on the device, ``t.new_tensor([eps])``, ``.to(device)``)
+waits for the GPU's queue. Meta tensors accept those silently, so ``_BlockingUploads``
+watches for them: tensor factories with Python data and a non-CPU device, and CPU ->
+device copies that are not ``non_blocking``.
 """
 from types import SimpleNamespace
+
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import pytest
 import torch
@@ -50,6 +59,49 @@ def _meta_model(channels_last=False, **cfg_kw):
     return model.to(META)
 
 
+class _BlockingUploads:
+    """Records blocking host->device uploads made inside the ``with`` block."""
+
+    FACTORIES = {torch.tensor, torch.as_tensor, torch.Tensor.new_tensor}
+
+    def __init__(self):
+        self.calls = []
+        outer = self
+
+        class Functions(TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                if func in outer.FACTORIES:
+                    dev = kwargs.get('device')
+                    if dev is None and func is torch.Tensor.new_tensor:
+                        dev = args[0].device
+                    if dev is not None and torch.device(dev).type != 'cpu':
+                        outer.calls.append(f'{func.__name__} on {dev}')
+                return func(*args, **kwargs)
+
+        class Copies(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                if func is torch.ops.aten._to_copy.default:
+                    dev = kwargs.get('device')
+                    if (args[0].device.type == 'cpu' and dev is not None
+                            and torch.device(dev).type != 'cpu'
+                            and not kwargs.get('non_blocking', False)):
+                        outer.calls.append(f'blocking copy of {tuple(args[0].shape)} to {dev}')
+                return func(*args, **kwargs)
+
+        self._modes = [Functions(), Copies()]
+
+    def __enter__(self):
+        for mode in self._modes:
+            mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        for mode in reversed(self._modes):
+            mode.__exit__(*exc)
+
+
 def _fake_runner(hub):
     return SimpleNamespace(message_hub=hub, iter=0, max_iters=1000,
                            train_dataloader=list(range(500)))
@@ -67,7 +119,10 @@ def test_train_step_has_no_device_to_host_read(mode):
     hook = LazyRuntimeInfoHook()
     model.train()
     for step in range(2):
-        log_vars = model.train_step(_batch(), wrapper)
+        batch = _batch()
+        with _BlockingUploads() as uploads:
+            log_vars = model.train_step(batch, wrapper)
+        assert uploads.calls == []
         hook.after_train_iter(_fake_runner(hub), step, outputs=log_vars)
         assert all(p.device == META for p in model.parameters())
         assert set(log_vars) >= {'loss', 'loss_presence', 'loss_bbox', 'loss_giou'}
@@ -83,6 +138,20 @@ def test_the_check_catches_a_host_read():
     model.train()
     with pytest.raises((RuntimeError, NotImplementedError), match='meta'):
         model.train_step(_batch(), wrapper)
+
+
+def test_the_upload_check_catches_blocking_uploads():
+    """mmdet's GIoULoss made its epsilon with union.new_tensor([eps]): caught, as are
+    a blocking .to(device) and torch.tensor(data, device=...)."""
+    from mmdet.models.losses import GIoULoss
+    boxes = torch.empty((5, 4), device=META)
+    with _BlockingUploads() as uploads:
+        GIoULoss()(boxes, boxes)
+        torch.zeros(3).to(META)
+        torch.zeros(3).to(META, non_blocking=True)  # not caught: asynchronous
+        torch.tensor([1.0, 2.0], device=META)
+    assert uploads.calls == ['new_tensor on meta', 'blocking copy of (3,) to meta',
+                             'tensor on meta']
 
 
 def test_network_forward_has_no_host_read():

@@ -47,7 +47,7 @@ model = dict(
         positional_encoding=dict(type='SinePositionalEncoding', normalize=True),
         loss_presence=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
         loss_bbox=dict(type='L1Loss', loss_weight=5.0),
-        loss_iou=dict(type='GIoULoss', loss_weight=2.0)),
+        loss_iou=dict(type='AlignedGIoULoss', loss_weight=2.0)),
     pathology_head=dict(
         type='RegionPathologyHead',
         in_channels=embed_dims,

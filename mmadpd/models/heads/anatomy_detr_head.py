@@ -68,7 +68,9 @@ def to_device(tensor: Tensor, device: Optional[Union[str, torch.device]]) -> Ten
         # pin_memory() comes from PyTorch's caching host allocator, which keeps the block
         # alive until the asynchronous copy has finished.
         return tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.to(device)
+    # other accelerators (and the meta device of the sync-free test): never a blocking
+    # upload; a device->CPU copy stays blocking (the caller reads it)
+    return tensor.to(device, non_blocking=tensor.device.type == 'cpu')
 
 
 @MODELS.register_module()
@@ -139,7 +141,9 @@ class AnatomyDETRHead(BaseModule):
         self.loss_presence = MODELS.build(loss_presence or dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
         self.loss_bbox = MODELS.build(loss_bbox or dict(type='L1Loss', loss_weight=5.0))
-        self.loss_iou = MODELS.build(loss_iou or dict(type='GIoULoss', loss_weight=2.0))
+        # mmdet's GIoULoss gives the same numbers but blocks on a host->device copy
+        self.loss_iou = MODELS.build(loss_iou or dict(type='AlignedGIoULoss',
+                                                      loss_weight=2.0))
 
     def forward(self, feats: Tensor) -> Dict[str, Tensor]:
         """feats (B, C_in, H, W) -> dict of presence_logits (B, N), boxes (B, N, 4)

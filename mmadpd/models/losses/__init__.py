@@ -1,4 +1,6 @@
 from .asymmetric_loss import AsymmetricLoss, asymmetric_loss
+from .giou_loss import AlignedGIoULoss, aligned_giou
 from .lse_pool_mil_loss import LSEPoolMILLoss, lse_pool
 
-__all__ = ['AsymmetricLoss', 'asymmetric_loss', 'LSEPoolMILLoss', 'lse_pool']
+__all__ = ['AsymmetricLoss', 'asymmetric_loss', 'AlignedGIoULoss', 'aligned_giou',
+           'LSEPoolMILLoss', 'lse_pool']

@@ -1,0 +1,67 @@
+"""Generalised IoU loss of aligned box pairs, free of host-device synchronisation.
+
+mmdet's ``GIoULoss`` computes the same value, but its ``bbox_overlaps`` builds the epsilon
+with ``union.new_tensor([eps])``: a tensor made from a Python list on the GPU is a
+blocking host->device copy, so every training step waited there for the GPU to finish the
+forward pass (found by ``torch.cuda.set_sync_debug_mode``; the one synchronisation of the
+ADPD train step). Here the epsilon is a plain ``clamp``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+
+from mmdet.registry import MODELS
+
+
+def aligned_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tensor:
+    """GIoU of row-aligned box pairs (Rezatofighi et al., CVPR 2019).
+
+    Args:
+        boxes1, boxes2: (..., 4) boxes as (x1, y1, x2, y2), any one coordinate unit.
+        eps: lower bound of the union and the enclosing area (no division by zero for
+            degenerate boxes).
+
+    Returns:
+        (...) GIoU in [-1, 1].
+    """
+    lt = boxes1[..., :2].maximum(boxes2[..., :2])
+    rb = boxes1[..., 2:].minimum(boxes2[..., 2:])
+    overlap = (rb - lt).clamp(min=0).prod(-1)
+    area1 = (boxes1[..., 2:] - boxes1[..., :2]).prod(-1)
+    area2 = (boxes2[..., 2:] - boxes2[..., :2]).prod(-1)
+    union = (area1 + area2 - overlap).clamp(min=eps)
+    enclose_lt = boxes1[..., :2].minimum(boxes2[..., :2])
+    enclose_rb = boxes1[..., 2:].maximum(boxes2[..., 2:])
+    enclose = (enclose_rb - enclose_lt).clamp(min=0).prod(-1).clamp(min=eps)
+    return overlap / union - (enclose - union) / enclose
+
+
+@MODELS.register_module()
+class AlignedGIoULoss(nn.Module):
+    """``loss_weight * sum(1 - GIoU) / avg_factor`` over row-aligned box pairs.
+
+    The numbers of mmdet's ``GIoULoss`` (same eps, same reduction with ``avg_factor``:
+    the sum divided by ``avg_factor + finfo(float32).eps``; mean without it), without its
+    host synchronisation. Weights are not supported: ADPD selects the present regions
+    before the loss.
+    """
+
+    def __init__(self, eps: float = 1e-6, loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.eps = float(eps)
+        self.loss_weight = float(loss_weight)
+
+    def forward(self, pred: Tensor, target: Tensor,
+                avg_factor: Optional[float] = None) -> Tensor:
+        """pred, target: (n, 4) xyxy -> scalar loss."""
+        if pred.shape != target.shape or pred.shape[-1:] != (4,):
+            raise ValueError(f'AlignedGIoULoss: pred and target must both be (n, 4), got '
+                             f'{tuple(pred.shape)} and {tuple(target.shape)}')
+        loss = 1 - aligned_giou(pred, target, self.eps)
+        if avg_factor is None:
+            reduced = loss.mean()
+        else:  # mmdet's weight_reduce_loss: sum / (avg_factor + float32 eps)
+            reduced = loss.sum() / (avg_factor + 1.1920928955078125e-07)
+        return self.loss_weight * reduced
