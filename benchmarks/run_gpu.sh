@@ -3,8 +3,8 @@
 # It expects, in the repository root, a folder .whl/ (made here by
 # benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
 # lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist, and
-# writes one JSON per step and the op profile to $OUT (at most 8 files come back from the
-# device: keep it that way; the caller tees stdout to $OUT/run.log).
+# writes one JSON per step and two op profiles to $OUT (at most 8 files come back from the
+# device: 5 JSON + 2 profiles + the caller's tee of stdout to $OUT/run.log; keep it so).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
@@ -17,7 +17,8 @@
 #   compiled   the ADPD train step again with torch.compile
 #   loop_compiled  the real loop with torch.compile
 #   compiled_bare  the bare DenseNet121 step with torch.compile
-#   sync       the eager ADPD step with mmengine's per-step gradient-norm sync (diagnostic)
+# EAGER_PARTS / LOOP_PARTS narrow the first two steps (a short rerun: EAGER_PARTS=train,bare
+# LOOP_PARTS=none). The loop step also profiles 5 iterations (profile_loop.txt).
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -119,16 +120,15 @@ step() {
     log "$name FAILED (status ${PIPESTATUS[0]}; 124 = stopped at BUDGET_S)"
   fi
 }
-LOOP=(--parts pipeline,transfer,val --loop-seconds "$LOOP_S" --workers "$WORKERS"
-      ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
-step eager 160 --batch-size "$BATCH" --parts train,bare,infer \
+LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
+step eager 160 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --profile "$OUT/profile_adpd_train.txt"
-step loop $((LOOP_S + 60)) "${LOOP[@]}"
+step loop $((LOOP_S + 60)) "${LOOP[@]}" --parts "${LOOP_PARTS:-pipeline,transfer,val}" \
+  --profile-loop "$OUT/profile_loop.txt"
 # ADPD compiled first and the bare network compiled last but one: the compiled bar
 # is ADPD's img/s; the compiled bare number (its own compilation, ~1-2 min) only adds the
 # compiled ratio, so it must not cost the compiled loop its place in the budget.
 step compiled 150 --batch-size "$BATCH" --parts train --compile
-step loop_compiled $((LOOP_S + 120)) "${LOOP[@]/pipeline,transfer,val/none}" --compile
+step loop_compiled $((LOOP_S + 120)) "${LOOP[@]}" --parts none --compile
 step compiled_bare 120 --batch-size "$BATCH" --parts bare --compile
-step sync 40 --batch-size "$BATCH" --parts train --grad-norm-log-interval 1
 log "all steps done"

@@ -96,9 +96,20 @@ def test_benchmark_real_loop_and_validation_project_the_schedule(
     assert loop_cfg.default_hooks.checkpoint is None and loop_cfg.val_dataloader is None
     assert all(h['type'] != 'EarlyStoppingHook' for h in loop_cfg.custom_hooks)
     assert loop_cfg.optim_wrapper.type == 'LazyGradNormOptimWrapper'  # no AMP on a CPU
-    res = benchmark.main([cfg_file, '--out', str(tmp_path / 'loop.json')] + args)
+    profile = tmp_path / 'loop_profile.txt'
+    res = benchmark.main([cfg_file, '--out', str(tmp_path / 'loop.json'),
+                          '--profile-loop', str(profile)] + args)
     assert res['train_loop_samples_s'] > 0
     assert res['train_loop_workers'] == 1 and res['train_loop_batch_size'] == 2
+    # every timed iteration has the same batch: ms per iteration = batch / rate
+    assert res['train_loop_iter_ms'] == pytest.approx(2e3 / res['train_loop_samples_s'])
+    # the wait for the DataLoader (IterTimerHook's data_time) is a part of each iteration
+    assert 0 < res['train_loop_data_wait_ms'] < res['train_loop_iter_ms']
+    # 5 more iterations ran under the profiler after the timed window (no kernels on a CPU)
+    assert 'train_loop_kernel_ms' not in res
+    text = profile.read_text()
+    assert text.startswith('training loop, batch 2, 1 workers') and 'aten::' in text
+    assert '(5 profiled iterations)' in text
     assert 'adpd_train_img_s' not in res  # only the transfer and val parts and the loop
     # the main process's share of every batch: unpickling + unpacking (no pinning on a CPU)
     assert res['transfer_main_process_ms_per_batch'] > 0

@@ -94,6 +94,9 @@ def parse_args(argv=None):
                         'also records the GPU kernel ms per step of ADPD and the bare net '
                         '(kernel ms / step ms = how busy the GPU is) and, on CUDA, every '
                         'call in one step that makes the host wait for the GPU')
+    p.add_argument('--profile-loop', metavar='TXT',
+                   help='after the timed training loop (e), profile 5 more iterations and '
+                        'write the op table here; records the GPU kernel ms per iteration')
     return p.parse_args(argv)
 
 
@@ -609,9 +612,12 @@ def projected_schedule_min(cfg, loop_sps, val_s):
 
 class _LoopTimer:
     """Runner hook that times the training iterations after ``warmup`` of them (GPU
-    synchronised at both ends only) and stops the loop after ``seconds``."""
+    synchronised at both ends only) and stops the loop after ``seconds``; meanwhile it
+    sums mmengine's IterTimerHook numbers (``data_time``: the wait for the DataLoader's
+    next batch). With ``profile_iters`` it then runs that many more iterations under
+    torch.profiler (after the timed window, so the timing is not disturbed)."""
 
-    def __init__(self, warmup, seconds, device):
+    def __init__(self, warmup, seconds, device, profile_iters=0):
         from mmengine.hooks import Hook
 
         timer = self
@@ -624,8 +630,12 @@ class _LoopTimer:
 
         self.hook = Timer()
         self.warmup, self.seconds, self.device = warmup, seconds, device
-        self.iters = self.seen = 0
+        self.profile_iters = profile_iters
+        self.iters = self.seen = self.timed_iters = 0
+        self.data_wait_s = 0.0
         self.t0 = self.elapsed = None
+        self.prof = None
+        self.profiled = 0
 
     def step(self, runner, data_batch):
         self.iters += 1
@@ -635,11 +645,28 @@ class _LoopTimer:
             return
         if self.t0 is None:
             return
+        if self.elapsed is not None:  # profiling after the timed window
+            self.profiled += 1
+            if self.profiled >= self.profile_iters:
+                sync(self.device)
+                self.prof.__exit__(None, None, None)
+                runner.train_loop.stop_training = True
+            return
         self.seen += len(data_batch['data_samples'])
+        self.timed_iters += 1
+        self.data_wait_s += float(runner.message_hub.get_scalar('train/data_time').current())
         if time.perf_counter() - self.t0 >= self.seconds:
             sync(self.device)
             self.elapsed = time.perf_counter() - self.t0
-            runner.train_loop.stop_training = True
+            if self.profile_iters > 0:
+                from torch.profiler import ProfilerActivity, profile
+                acts = [ProfilerActivity.CPU]
+                if self.device.type == 'cuda':
+                    acts.append(ProfilerActivity.CUDA)
+                self.prof = profile(activities=acts, record_shapes=False)
+                self.prof.__enter__()
+            else:
+                runner.train_loop.stop_training = True
 
 
 def loop_config(cfg, args, device, work_dir):
@@ -661,21 +688,38 @@ def loop_config(cfg, args, device, work_dir):
 def bench_loop(cfg, args, device):
     """The real training loop: mmengine's Runner built from the config (its DataLoader
     with --workers processes, data preprocessor, optimizer wrapper, parameter schedulers
-    and default hooks: runtime info, timer, logger), timed after --warmup iterations.
+    and default hooks: runtime info, timer, logger), timed after --warmup iterations;
+    with --profile-loop, a few more iterations under torch.profiler.
 
-    Returns (samples/s, workers, batch size)."""
+    Returns a dict: samples/s, workers, batch size, ms per iteration, ms per iteration
+    spent waiting for the DataLoader and, when profiled, GPU kernel ms per iteration."""
     import tempfile
     from mmengine.runner import Runner
+    profile_iters = 5 if args.profile_loop else 0
     with tempfile.TemporaryDirectory(prefix='adpd_loop_') as work_dir:
         loop_cfg = loop_config(cfg, args, device, work_dir)
         runner = Runner.from_cfg(loop_cfg)
-        timer = _LoopTimer(max(args.warmup, 1), args.loop_seconds, device)
+        timer = _LoopTimer(max(args.warmup, 1), args.loop_seconds, device, profile_iters)
         runner.register_hook(timer.hook)
         runner.train()
-    if timer.elapsed is None:
+    if timer.elapsed is None or not timer.timed_iters:
         raise RuntimeError('benchmark loop: the training loop ended before it was timed')
     dl = loop_cfg.train_dataloader
-    return timer.seen / timer.elapsed, dl.num_workers, dl.batch_size
+    iter_ms = 1e3 * timer.elapsed / timer.timed_iters
+    out = dict(samples_s=timer.seen / timer.elapsed, workers=dl.num_workers,
+               batch_size=dl.batch_size, iter_ms=iter_ms,
+               data_wait_ms=1e3 * timer.data_wait_s / timer.timed_iters)
+    if timer.prof is not None and timer.profiled and device.type == 'cuda':
+        per_iter = kernel_ms(timer.prof.key_averages()) / timer.profiled
+        out['kernel_ms'] = per_iter
+    if timer.prof is not None and timer.profiled:
+        per_iter = out.get('kernel_ms', 0.0)
+        write_profile(timer.prof, device, args.profile_loop,
+                      header=f'training loop, batch {dl.batch_size}, {dl.num_workers} '
+                             f'workers: {iter_ms:.1f} ms per iteration unprofiled, '
+                             f'{per_iter:.1f} ms of GPU kernels per iteration '
+                             f'({timer.profiled} profiled iterations)')
+    return out
 
 
 def record_kernel_time(res, name, kernel_ms, step_s):
@@ -831,12 +875,22 @@ def main(argv=None):
         del model, optim, batch  # the Runner builds its own
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-        sps, workers, loop_batch = bench_loop(cfg, args, device)
+        loop = bench_loop(cfg, args, device)
+        sps, workers, loop_batch = loop['samples_s'], loop['workers'], loop['batch_size']
         res[f'train_loop_samples_s{key}'] = sps
         res['train_loop_workers'] = workers
         res['train_loop_batch_size'] = loop_batch
+        res[f'train_loop_iter_ms{key}'] = loop['iter_ms']
+        res[f'train_loop_data_wait_ms{key}'] = loop['data_wait_ms']
         print(f'(e) real training loop (Runner, {workers} workers, batch {loop_batch}): '
-              f'{sps:,.0f} samples/s')
+              f'{sps:,.0f} samples/s ({loop["iter_ms"]:.1f} ms per iteration, '
+              f'{loop["data_wait_ms"]:.1f} ms of it waiting for data)')
+        if 'kernel_ms' in loop:
+            res[f'train_loop_kernel_ms{key}'] = loop['kernel_ms']
+            res[f'train_loop_gpu_busy{key}'] = loop['kernel_ms'] / loop['iter_ms']
+            print(f'    {loop["kernel_ms"]:.1f} ms of GPU kernels per iteration (GPU busy '
+                  f'{loop["kernel_ms"] / loop["iter_ms"]:.0%}); profile written to '
+                  f'{args.profile_loop}')
         if 'val_s_per_run' in res:
             minutes = projected_schedule_min(cfg, sps, res['val_s_per_run'])
             res['projected_schedule_min'] = minutes
