@@ -12,7 +12,7 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
-from ..heads.anatomy_detr_head import input_shape_of
+from ..heads.region_targets import input_shape_of
 
 
 def batch_boxes_to_original(boxes: Tensor, samples: Sequence[DetDataSample]) -> Tensor:

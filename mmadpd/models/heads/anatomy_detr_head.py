@@ -1,7 +1,7 @@
 """AnatomyDETRHead: one learned query per anatomical region, fixed one-to-one assignment."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -9,52 +9,10 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, bbox_xyxy_to_cxcywh
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
 from ..vocabulary import resolve_vocabulary
-
-
-def input_shape_of(sample: DetDataSample) -> Tuple[int, int]:
-    """(h, w) of the network input the sample's boxes live in: the padded batch shape set by
-    the data preprocessor, else pad_shape, else img_shape."""
-    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
-        if key in sample.metainfo:
-            h, w = sample.metainfo[key][:2]
-            return int(h), int(w)
-    raise KeyError('data sample has none of batch_input_shape/pad_shape/img_shape in its '
-                   'metainfo; cannot normalise its boxes')
-
-
-def box_tensor(boxes) -> Tensor:
-    """gt boxes as a float32 (N, 4) tensor (plain tensor, array or mmdet box type)."""
-    return torch.as_tensor(getattr(boxes, 'tensor', boxes), dtype=torch.float32).reshape(-1, 4)
-
-
-def flat_region_index(batch_data_samples: Sequence[DetDataSample], num_regions: int,
-                      owner: str) -> Tensor:
-    """Flat target row of every gt instance of the batch, ``b * num_regions + label``.
-
-    Returns (M,) long on the device the gt labels live on (M = instances in the batch,
-    concatenated in sample order). One concatenation instead of per-sample device ops.
-
-    Raises:
-        ValueError: a region label outside ``0..num_regions-1``, naming the image.
-    """
-    labels = [s.gt_instances.labels for s in batch_data_samples]
-    counts = [len(lab) for lab in labels]
-    flat_labels = torch.cat([torch.as_tensor(lab).long().reshape(-1) for lab in labels])
-    bad = (flat_labels < 0) | (flat_labels >= num_regions)
-    if bool(bad.any()):
-        first = int(torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
-                    [bad.cpu()][0])
-        sample = batch_data_samples[first]
-        raise ValueError(f'{owner}: region label out of range 0..{num_regions - 1} in '
-                         f'{sample.metainfo.get("img_path", "<unknown image>")}: '
-                         f'{labels[first].tolist()}')
-    sample_index = torch.repeat_interleave(
-        torch.arange(len(counts), device=flat_labels.device),
-        torch.tensor(counts, device=flat_labels.device), output_size=len(flat_labels))
-    return sample_index * num_regions + flat_labels
+from .region_targets import box_targets
 
 
 def to_device(tensor: Tensor, device: Optional[Union[str, torch.device]]) -> Tensor:
@@ -167,10 +125,10 @@ class AnatomyDETRHead(BaseModule):
                     ) -> Dict[str, Union[Tensor, int]]:
         """Scatter GT boxes to their region's query, for the whole batch at once.
 
-        The batch's labels and boxes are concatenated where the gt lives (the CPU with
-        :class:`ADPDDataPreprocessor`'s default), normalised by each sample's input shape,
-        duplicates of a region in one image united (union box) by scatter min/max, and each
-        target tensor is copied to ``device`` once (default: the head's device).
+        Built on the host with numpy (:mod:`.region_targets`: boxes normalised by each
+        sample's input shape, duplicates of a region in one image united into their union
+        box); each target tensor is then copied to ``device`` once (default: the head's
+        device), asynchronously from pinned memory on a GPU.
 
         Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) normalised cxcywh
         (zeros where absent), ``present_index`` (P,) long flat indices (into B*N) of the
@@ -180,27 +138,11 @@ class AnatomyDETRHead(BaseModule):
         if device is None:
             device = self.query_embed.weight.device
         num_b, num_r = len(batch_data_samples), self.num_regions
-        flat = flat_region_index(batch_data_samples, num_r, 'AnatomyDETRHead')
-        bboxes = torch.cat([box_tensor(s.gt_instances.bboxes).to(flat.device)
-                            for s in batch_data_samples])
-        shapes = torch.tensor([input_shape_of(s) for s in batch_data_samples],
-                              dtype=torch.float32, device=flat.device)  # (B, 2) h, w
-        scale = shapes[:, [1, 0, 1, 0]]                                  # (B, 4) w, h, w, h
-        norm = bboxes / scale[torch.div(flat, num_r, rounding_mode='floor')]
-        # Union of a region listed twice: min of the top-left, max of the bottom-right
-        # corners (rows never written stay 0, the "absent" target).
-        index = flat[:, None].expand(-1, 2)
-        empty = bboxes.new_zeros((num_b * num_r, 2))
-        xyxy = torch.cat([
-            empty.scatter_reduce(0, index, norm[:, :2], 'amin', include_self=False),
-            empty.scatter_reduce(0, index, norm[:, 2:], 'amax', include_self=False)], 1)
-        present = torch.zeros(num_b * num_r, dtype=torch.bool, device=flat.device)
-        present[flat] = True
-        boxes = torch.where(present[:, None], bbox_xyxy_to_cxcywh(xyxy), xyxy)
-        present_index = present.nonzero().squeeze(1)
-        return dict(present=to_device(present.view(num_b, num_r), device),
-                    boxes=to_device(boxes.view(num_b, num_r, 4), device),
-                    present_index=to_device(present_index, device),
+        present, boxes, present_index = box_targets(batch_data_samples, num_r,
+                                                    'AnatomyDETRHead')
+        return dict(present=to_device(torch.from_numpy(present).view(num_b, num_r), device),
+                    boxes=to_device(torch.from_numpy(boxes).view(num_b, num_r, 4), device),
+                    present_index=to_device(torch.from_numpy(present_index), device),
                     num_present=len(present_index))
 
     def loss_by_feat(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]

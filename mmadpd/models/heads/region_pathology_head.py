@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -11,7 +12,8 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
 from ..vocabulary import resolve_vocabulary
-from .anatomy_detr_head import flat_region_index, to_device
+from .anatomy_detr_head import to_device
+from .region_targets import as_array, region_label_targets
 
 
 def _img_path(sample: DetDataSample) -> str:
@@ -66,8 +68,8 @@ class RegionPathologyHead(BaseModule):
                     device: Optional[Union[str, torch.device]] = None
                     ) -> Dict[str, Optional[Tensor]]:
         """Returns ``region_labels`` (B, N, C) (None unless Loc) and ``image_labels``
-        (B, C) (None unless MIL), each built for the whole batch where the gt lives and
-        copied to ``device`` (default: the head's device) once.
+        (B, C) (None unless MIL), each built for the whole batch on the host (numpy, see
+        :mod:`.region_targets`) and copied to ``device`` (default: the head's device) once.
 
         A region listed twice in one image gets the OR of its 0/1 labels (matching the
         union box of :class:`AnatomyDETRHead`).
@@ -82,14 +84,10 @@ class RegionPathologyHead(BaseModule):
                     raise KeyError('RegionPathologyHead (Loc mode) needs '
                                    'gt_instances.pathology_labels; missing for '
                                    f'{_img_path(sample)}')
-            flat = flat_region_index(batch_data_samples, num_regions, 'RegionPathologyHead')
-            labels = torch.cat([
-                torch.as_tensor(s.gt_instances.pathology_labels, dtype=torch.float32)
-                .reshape(-1, self.num_classes).to(flat.device) for s in batch_data_samples])
-            out = labels.new_zeros((num_b * num_regions, self.num_classes))
-            # Duplicate regions: OR of their 0/1 labels (sum, then clamp to 1).
-            out.index_add_(0, flat, labels).clamp_(max=1)
-            region_labels = to_device(out.view(num_b, num_regions, self.num_classes), device)
+            labels = region_label_targets(batch_data_samples, num_regions,
+                                          self.num_classes, 'RegionPathologyHead')
+            region_labels = to_device(
+                torch.from_numpy(labels).view(num_b, num_regions, self.num_classes), device)
         if self.loss_mil is not None:
             rows = []
             for sample in batch_data_samples:
@@ -97,8 +95,8 @@ class RegionPathologyHead(BaseModule):
                     raise KeyError('RegionPathologyHead (MIL mode) needs the data field '
                                    'gt_image_labels; missing for '
                                    f'{_img_path(sample)}')
-                rows.append(torch.as_tensor(sample.gt_image_labels, dtype=torch.float32))
-            image_labels = to_device(torch.stack(rows), device)
+                rows.append(as_array(sample.gt_image_labels, np.float32).reshape(-1))
+            image_labels = to_device(torch.from_numpy(np.stack(rows)), device)
         return dict(region_labels=region_labels, image_labels=image_labels)
 
     def loss_by_feat(self, logits: Tensor, present: Tensor, region_labels: Optional[Tensor],

@@ -1,0 +1,119 @@
+"""Per-region training targets of a batch, built on the host with numpy.
+
+Why numpy and not torch CPU ops: these arrays are small (B*N rows) and the work is index
+bookkeeping. On the H100 machine's 16-core host, with 16 DataLoader workers running, the
+torch CPU version of this bookkeeping cost ~200 ms per 128-sample iteration in the real
+training loop (profile: ``index_add_`` -> ``scatter_add_`` 80 ms, ``clamp_`` 8 ms,
+``index_put_`` 7 ms, ``repeat_interleave`` 4 ms per call) against 61 ms of GPU work: torch
+sends ``index_add_`` on a 2-D tensor to its expanded-index scatter kernel, which sorts and
+runs OpenMP regions over the main process's thread pool, and every small op pays the
+dispatcher. numpy does the same bookkeeping single-threaded in tens of microseconds; the
+outputs are bit-identical (same float32 operations, duplicates reduced in input order).
+
+Conventions: B samples, N regions, M gt instances in the batch (sample order), C classes.
+The flat row of an instance is ``b * N + region_label``.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+from mmdet.structures import DetDataSample
+
+
+def as_array(values, dtype) -> np.ndarray:
+    """A tensor (any device), array, list or mmdet box type as a numpy array."""
+    values = getattr(values, 'tensor', values)  # mmdet box types wrap a tensor
+    if hasattr(values, 'detach'):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=dtype)
+
+
+def input_shape_of(sample: DetDataSample) -> Tuple[int, int]:
+    """(h, w) of the network input the sample's boxes live in: the padded batch shape set by
+    the data preprocessor, else pad_shape, else img_shape."""
+    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
+        if key in sample.metainfo:
+            h, w = sample.metainfo[key][:2]
+            return int(h), int(w)
+    raise KeyError('data sample has none of batch_input_shape/pad_shape/img_shape in its '
+                   'metainfo; cannot normalise its boxes')
+
+
+def flat_region_rows(samples: Sequence[DetDataSample], num_regions: int,
+                     owner: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Flat target row ``b * num_regions + label`` of every gt instance of the batch.
+
+    Returns (rows (M,) int64, sample_of (M,) int64), concatenated in sample order.
+
+    Raises:
+        ValueError: a region label outside ``0..num_regions-1``, naming the image.
+    """
+    labels = [as_array(s.gt_instances.labels, np.int64).reshape(-1) for s in samples]
+    counts = [len(lab) for lab in labels]
+    flat_labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    sample_of = np.repeat(np.arange(len(samples), dtype=np.int64), counts)
+    bad = (flat_labels < 0) | (flat_labels >= num_regions)
+    if bad.any():
+        first = int(sample_of[np.argmax(bad)])
+        raise ValueError(f'{owner}: region label out of range 0..{num_regions - 1} in '
+                         f'{samples[first].metainfo.get("img_path", "<unknown image>")}: '
+                         f'{labels[first].tolist()}')
+    return sample_of * num_regions + flat_labels, sample_of
+
+
+def _groups(rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Instances grouped by row: (stable order, first position of each group, its row).
+    Stable, so each group keeps the input order (reductions add in that order)."""
+    order = np.argsort(rows, kind='stable')
+    sorted_rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    return order, starts, sorted_rows[starts]
+
+
+def box_targets(samples: Sequence[DetDataSample], num_regions: int, owner: str
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Region box targets of a batch.
+
+    Boxes are divided by each sample's input (w, h, w, h); a region listed twice in one
+    image gets the union box (min of the top-left, max of the bottom-right corners).
+
+    Returns:
+        present (B*N,) bool; boxes (B*N, 4) float32 normalised cxcywh, zeros where absent;
+        present_index (P,) int64 flat rows of the present regions.
+    """
+    rows, sample_of = flat_region_rows(samples, num_regions, owner)
+    num_rows = len(samples) * num_regions
+    xyxy = np.zeros((num_rows, 4), np.float32)
+    present = np.zeros(num_rows, bool)
+    if len(rows):
+        boxes = np.concatenate([as_array(s.gt_instances.bboxes, np.float32).reshape(-1, 4)
+                                for s in samples])
+        shapes = np.array([input_shape_of(s) for s in samples], np.float32)  # (B, 2) h, w
+        norm = boxes / shapes[:, [1, 0, 1, 0]][sample_of]
+        order, starts, group_rows = _groups(rows)
+        norm = norm[order]
+        xyxy[group_rows, :2] = np.minimum.reduceat(norm[:, :2], starts, axis=0)
+        xyxy[group_rows, 2:] = np.maximum.reduceat(norm[:, 2:], starts, axis=0)
+        present[group_rows] = True
+    # xyxy -> cxcywh with the float32 operations of mmdet's bbox_xyxy_to_cxcywh
+    cxcywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / np.float32(2),
+                             xyxy[:, 2:] - xyxy[:, :2]], 1)
+    boxes_out = np.where(present[:, None], cxcywh, xyxy)
+    return present, boxes_out, np.flatnonzero(present).astype(np.int64)
+
+
+def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,
+                         num_classes: int, owner: str) -> np.ndarray:
+    """Per-region pathology labels (B*N, C) float32, zeros where a region is absent; a
+    region listed twice gets the OR of its 0/1 labels (their sum clamped to 1)."""
+    rows, _ = flat_region_rows(samples, num_regions, owner)
+    out = np.zeros((len(samples) * num_regions, num_classes), np.float32)
+    if len(rows):
+        labels = np.concatenate([
+            as_array(s.gt_instances.pathology_labels, np.float32).reshape(-1, num_classes)
+            for s in samples])
+        order, starts, group_rows = _groups(rows)
+        out[group_rows] = np.minimum(np.add.reduceat(labels[order], starts, axis=0), 1)
+    return out
