@@ -19,6 +19,7 @@
 #   compiled_bare  the bare DenseNet121 step with torch.compile
 # EAGER_PARTS / LOOP_PARTS narrow the first two steps (a short rerun: EAGER_PARTS=train,bare
 # LOOP_PARTS=none). The loop step also profiles 5 iterations (profile_loop.txt).
+# LOOP_THREADS=N runs the loops with N torch intra-op threads in the main process.
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -120,7 +121,8 @@ step() {
     log "$name FAILED (status ${PIPESTATUS[0]}; 124 = stopped at BUDGET_S)"
   fi
 }
-LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH})
+LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH}
+      ${LOOP_THREADS:+--torch-threads $LOOP_THREADS})
 step eager 160 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --profile "$OUT/profile_adpd_train.txt"
 step loop $((LOOP_S + 60)) "${LOOP[@]}" --parts "${LOOP_PARTS:-pipeline,transfer,val}" \

@@ -94,6 +94,9 @@ def parse_args(argv=None):
                         'also records the GPU kernel ms per step of ADPD and the bare net '
                         '(kernel ms / step ms = how busy the GPU is) and, on CUDA, every '
                         'call in one step that makes the host wait for the GPU')
+    p.add_argument('--torch-threads', type=int, default=None,
+                   help="torch's intra-op CPU threads in this process (default: torch's, "
+                        'one per core); an A/B knob for the host side of the loop')
     p.add_argument('--profile-loop', metavar='TXT',
                    help='after the timed training loop (e), profile 5 more iterations and '
                         'write the op table here; records the GPU kernel ms per iteration')
@@ -749,6 +752,8 @@ def main(argv=None):
     from mmadpd.utils import register_all_modules
     register_all_modules()
     torch.backends.cudnn.benchmark = True
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     device = torch.device(args.device)
     cfg = load_cfg(args)
     size = args.img_size or int(cfg.get('image_size', 224))
