@@ -282,7 +282,8 @@ def synchronising_calls(step, device):
     sync(device)
     return [f'{osp.relpath(w.filename)}:{w.lineno}: '
             f'{str(w.message).strip().splitlines()[0][:160]}'
-            for w in caught if 'synchroniz' in str(w.message)]
+            for w in caught if 'synchroniz' in str(w.message)
+            and 'prototype feature' not in str(w.message)]  # torch's notice about the mode
 
 
 def kernel_ms(events):
