@@ -31,7 +31,8 @@ def test_config_builds(path):
 
 def test_fast_config_is_the_benchmarked_fast_path():
     """loc_adpd_fast-bf16.py = loc_adpd.py + what `benchmark.py --amp bf16
-    --channels-last --compile` measures, and nothing else."""
+    --channels-last --compile` measures (run_gpu.sh benchmarks this config: its fused
+    AdamW is in both the ADPD and the bare step), and nothing else."""
     fast = Config.fromfile(osp.join(ROOT, 'configs', 'adpd', 'loc_adpd_fast-bf16.py'))
     base = Config.fromfile(osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'))
     assert fast.optim_wrapper.dtype == 'bfloat16'
@@ -42,7 +43,7 @@ def test_fast_config_is_the_benchmarked_fast_path():
     assert fast.env_cfg.cudnn_benchmark is True
     for key in ('train_cfg', 'param_scheduler', 'custom_hooks', 'train_pipeline'):
         assert fast[key] == base[key], key
-    assert fast.optim_wrapper.optimizer == base.optim_wrapper.optimizer
+    assert fast.optim_wrapper.optimizer == dict(base.optim_wrapper.optimizer, fused=True)
     assert fast.train_dataloader.batch_size == base.train_dataloader.batch_size
     fast_model = fast.model.copy()
     fast_model.data_preprocessor.channels_last = False

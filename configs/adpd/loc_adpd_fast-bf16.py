@@ -1,6 +1,7 @@
 # Loc-ADPD, fast path for GPUs with bf16 tensor cores (Ampere or newer: A100, A6000, H100,
 # H200, RTX 30xx/40xx). Same model, data and schedule as loc_adpd.py; results differ only
-# by bf16 rounding. On older GPUs (V100, T4) keep loc_adpd.py (fp16 AMP).
+# by bf16 rounding (and the fused optimizer kernel's). On older GPUs (V100, T4) keep
+# loc_adpd.py (fp16 AMP).
 #
 # * bf16 autocast WITHOUT a loss scaler: bf16 has fp32's exponent range, and the dynamic
 #   scaler's inf check reads a GPU flag back every step (a host-GPU sync).
@@ -10,13 +11,17 @@
 #   slow while kernels compile.
 # * cuDNN autotuning (every training and test input is 224 x 224).
 # * 16 DataLoader workers: one per core of an H100/H200 node slice.
+# * AdamW's fused kernel (same update, one kernel set for all parameters): the eager step
+#   is host-bound at batch 128, and the default multi-tensor AdamW cost ~12 ms of host
+#   time per step on the H100 host (benchmarks/h100_2026-11-26_train_profile.txt).
 # With the default LazyRuntimeInfoHook and LazyGradNormAmpOptimWrapper, nothing in a
 # training step waits for the GPU (tests/models/test_sync_free.py).
 _base_ = './loc_adpd.py'
 
 model = dict(data_preprocessor=dict(channels_last=True))
 optim_wrapper = dict(type='LazyGradNormAmpOptimWrapper', dtype='bfloat16',
-                     loss_scale=dict(_delete_=True, enabled=False))
+                     loss_scale=dict(_delete_=True, enabled=False),
+                     optimizer=dict(fused=True))
 default_hooks = dict(compile=dict(type='ADPDCompileHook'))
 env_cfg = dict(cudnn_benchmark=True)
 train_dataloader = dict(num_workers=16)
