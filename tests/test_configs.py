@@ -41,6 +41,10 @@ def test_fast_config_is_the_benchmarked_fast_path():
     assert fast.model.data_preprocessor.channels_last is True
     assert fast.default_hooks.compile.type == 'ADPDCompileHook'
     assert fast.env_cfg.cudnn_benchmark is True
+    assert (fast.train_dataloader.num_workers, fast.val_dataloader.num_workers,
+            fast.test_dataloader.num_workers) == (16, 16, 16)
+    for loader in ('val_dataloader', 'test_dataloader'):  # only the worker count differs
+        assert dict(fast[loader], num_workers=0) == dict(base[loader], num_workers=0)
     for key in ('train_cfg', 'param_scheduler', 'custom_hooks', 'train_pipeline'):
         assert fast[key] == base[key], key
     assert fast.optim_wrapper.optimizer == dict(base.optim_wrapper.optimizer, fused=True)

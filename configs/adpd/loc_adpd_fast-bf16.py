@@ -10,7 +10,9 @@
 #   falls back to eager with a log line if compilation fails. The first iterations are
 #   slow while kernels compile.
 # * cuDNN autotuning (every training and test input is 224 x 224).
-# * 16 DataLoader workers: one per core of an H100/H200 node slice.
+# * 16 DataLoader workers: one per core of an H100/H200 node slice, for training and for
+#   the 91 validations too (a validation, 406 NIH PNGs of 1024 px, took 3.9 s on the H100
+#   with 4 workers; decoding them is most of its CPU work).
 # * AdamW's fused kernel (same update, one kernel set for all parameters): the eager step
 #   is host-bound at batch 128, and the default multi-tensor AdamW cost ~12 ms of host
 #   time per step on the H100 host (benchmarks/h100_2026-11-26_train_profile.txt).
@@ -25,3 +27,5 @@ optim_wrapper = dict(type='LazyGradNormAmpOptimWrapper', dtype='bfloat16',
 default_hooks = dict(compile=dict(type='ADPDCompileHook'))
 env_cfg = dict(cudnn_benchmark=True)
 train_dataloader = dict(num_workers=16)
+val_dataloader = dict(num_workers=16)
+test_dataloader = dict(num_workers=16)
