@@ -136,3 +136,45 @@ def test_report_files_and_json_match_printed(report):
     assert overlay.shape[1] / overlay.shape[0] == pytest.approx(W / H, rel=0.01)
     pr = json.load(open(osp.join(d, 'pr_curves.json')))
     assert set(pr[CXR8_CLASSES[0]]) == {'0.1', '0.3', '0.5'}
+
+
+def test_background_validation_report_equals_the_synchronous_one(tmp_path):
+    """background=True: the validation report is written by a worker process; when
+    runner.val() returns it is on disk, with the files and numbers the synchronous hook
+    writes. Two validations in a row: the second report replaces the first."""
+    img_dir = tmp_path / 'images'
+    img_dir.mkdir()
+    gts, preds = make_case(seed=1)
+    dataset = ToyCXR8(str(img_dir), gts)
+    written = {}
+    for background in (False, True):
+        work = tmp_path / f'work_{background}'
+        runner = Runner(
+            model=FakeDetector(preds), work_dir=str(work),
+            val_dataloader=dict(dataset=dataset,
+                                sampler=dict(type='DefaultSampler', shuffle=False),
+                                collate_fn=dict(type='pseudo_collate'),
+                                batch_size=3, num_workers=0),
+            val_evaluator=dict(type='CXR8DetectionMetric'), val_cfg=dict(),
+            custom_hooks=[dict(type='ADPDReportHook', num_overlays=2, method_name='fake',
+                               background=background)],
+            default_scope='mmdet', default_hooks=dict(logger=dict(type='LoggerHook')),
+            experiment_name=f'bg_{background}')
+        hook = next(h for h in runner.hooks if type(h).__name__ == 'ADPDReportHook')
+        metrics = runner.val()
+        runner.val()  # a second report over the first (waits for it in background mode)
+        assert hook._pending is None and hook._executor is None  # after_run waited
+        assert hook.last_files is not None
+        saved = json.load(open(work / 'report' / 'metrics.json'))
+        assert saved['mode'] == 'val'
+        for k, v in metrics.items():
+            assert saved['metrics'][k] == pytest.approx(v, abs=1e-12)
+        files = sorted(p.relative_to(work / 'report').as_posix()
+                       for p in (work / 'report').rglob('*') if p.is_file())
+        written[background] = (files, open(work / 'report' / 'table.md').read(),
+                                saved['per_class'])
+        log = ''.join(p.read_text() for p in work.rglob('*.log'))
+        assert ('in the background' in log) == background, log[-2000:]
+    assert written[True] == written[False]
+    assert any(f.startswith('overlays/') for f in written[True][0])
+    assert any(f.startswith('pr_curves/') for f in written[True][0])
