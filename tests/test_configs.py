@@ -40,6 +40,7 @@ def test_fast_config_is_the_benchmarked_fast_path():
     assert fast.optim_wrapper.type == 'LazyGradNormAmpOptimWrapper'
     assert fast.model.data_preprocessor.channels_last is True
     assert fast.default_hooks.compile.type == 'ADPDCompileHook'
+    assert fast.default_hooks.report == dict(base.default_hooks.report, background=True)
     assert fast.env_cfg.cudnn_benchmark is True
     assert (fast.train_dataloader.num_workers, fast.val_dataloader.num_workers,
             fast.test_dataloader.num_workers) == (16, 16, 16)

@@ -13,6 +13,8 @@
 # * 16 DataLoader workers: one per core of an H100/H200 node slice, for training and for
 #   the 91 validations too (a validation, 406 NIH PNGs of 1024 px, took 3.9 s on the H100
 #   with 4 workers; decoding them is most of its CPU work).
+# * the validation report's figures (PR curves, overlays; ~1 s of CPU each time) drawn by a
+#   background process while training goes on (ADPDReportHook(background=True)).
 # * AdamW's fused kernel (same update, one kernel set for all parameters): the eager step
 #   is host-bound at batch 128, and the default multi-tensor AdamW cost ~12 ms of host
 #   time per step on the H100 host (benchmarks/h100_2026-11-26_train_profile.txt).
@@ -24,7 +26,7 @@ model = dict(data_preprocessor=dict(channels_last=True))
 optim_wrapper = dict(type='LazyGradNormAmpOptimWrapper', dtype='bfloat16',
                      loss_scale=dict(_delete_=True, enabled=False),
                      optimizer=dict(fused=True))
-default_hooks = dict(compile=dict(type='ADPDCompileHook'))
+default_hooks = dict(compile=dict(type='ADPDCompileHook'), report=dict(background=True))
 env_cfg = dict(cudnn_benchmark=True)
 train_dataloader = dict(num_workers=16)
 val_dataloader = dict(num_workers=16)
