@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-import torch
 import torch.nn.functional as F
 import torchvision
 from mmengine.logging import MMLogger

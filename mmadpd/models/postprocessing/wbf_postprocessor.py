@@ -1,7 +1,7 @@
 """WBFPathologyPostProcessor: the configurable face of :func:`fuse_region_boxes`."""
 from __future__ import annotations
 
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Sequence, Tuple
 
 import numpy as np
 
