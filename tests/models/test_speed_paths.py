@@ -242,3 +242,41 @@ def test_adpd_collate_stacks_same_shapes_and_falls_back_to_list():
     assert [s.img_path for s in batch['data_samples']] == ['0.png', '1.png', '2.png']
     mixed = adpd_collate([_item((1, 8, 6), 0), _item((1, 6, 8), 1)])
     assert isinstance(mixed['inputs'], list) and mixed['inputs'][1].shape == (1, 6, 8)
+
+
+def test_packed_upload_round_trip():
+    """pack + unpack (what upload sends to the device in one copy) gives every array
+    back: values, dtypes, shapes, empty arrays, 16-byte aligned offsets."""
+    from mmadpd.models.heads.region_targets import pack, unpack, upload_dicts
+    rng = np.random.default_rng(0)
+    arrays = [rng.random((7, 29, 4), dtype=np.float32), rng.random((7, 29)) < 0.5,
+              np.arange(5, dtype=np.int64) * 3, np.zeros((0, 8), np.float32),
+              rng.random((3, 8), dtype=np.float32)[:, ::2]]  # not contiguous
+    buffer, offsets = pack(arrays)
+    assert buffer.dtype == torch.uint8 and all(off % 16 == 0 for off in offsets)
+    for a, t in zip(arrays, unpack(buffer, arrays, offsets)):
+        assert t.dtype == {np.dtype(np.float32): torch.float32, np.dtype(bool): torch.bool,
+                           np.dtype(np.int64): torch.int64}[a.dtype]
+        assert tuple(t.shape) == a.shape and np.array_equal(t.numpy(), a)
+    # dicts: None stays None, the rest in order
+    out = upload_dicts([dict(a=arrays[0], b=None), dict(c=arrays[2])], 'meta')
+    assert out[0]['b'] is None and out[0]['a'].shape == (7, 29, 4)
+    assert out[1]['c'].dtype == torch.int64 and out[0]['a'].device.type == 'meta'
+
+
+def test_detector_targets_equal_the_heads_own():
+    """ADPD.loss builds both heads' targets with one upload: the same tensors as each
+    head's get_targets."""
+    from mmadpd.models.heads.region_targets import upload_dicts
+    model = MODELS.build(tiny_adpd_cfg(num_regions=NUM_REGIONS, num_classes=NUM_CLASSES,
+                                       loc=True, mil=True))
+    samples = random_batch(4)
+    a, p = upload_dicts([model.anatomy_head.target_arrays(samples),
+                         model.pathology_head.target_arrays(samples, NUM_REGIONS)], 'cpu')
+    ref_a = model.anatomy_head.get_targets(samples)
+    ref_p = model.pathology_head.get_targets(samples, NUM_REGIONS)
+    for k in ('present', 'boxes', 'present_index'):
+        assert torch.equal(a[k], ref_a[k]), k
+    assert model.anatomy_head.with_num_present(a)['num_present'] == ref_a['num_present']
+    for k in ('region_labels', 'image_labels'):
+        assert torch.equal(p[k], ref_p[k]), k

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -12,23 +13,7 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
 from ..vocabulary import resolve_vocabulary
-from .region_targets import box_targets
-
-
-def to_device(tensor: Tensor, device: Optional[Union[str, torch.device]]) -> Tensor:
-    """One host->device copy; asynchronous through pinned memory for CUDA targets."""
-    if device is None:
-        return tensor
-    device = torch.device(device)
-    if tensor.device == device:
-        return tensor
-    if device.type == 'cuda' and tensor.device.type == 'cpu':
-        # pin_memory() comes from PyTorch's caching host allocator, which keeps the block
-        # alive until the asynchronous copy has finished.
-        return tensor.pin_memory().to(device, non_blocking=True)
-    # other accelerators (and the meta device of the sync-free test): never a blocking
-    # upload; a device->CPU copy stays blocking (the caller reads it)
-    return tensor.to(device, non_blocking=tensor.device.type == 'cpu')
+from .region_targets import box_targets, upload_dicts
 
 
 @MODELS.register_module()
@@ -120,30 +105,38 @@ class AnatomyDETRHead(BaseModule):
                     boxes=self.box_mlp(region_feats).sigmoid(),
                     region_feats=region_feats)
 
-    def get_targets(self, batch_data_samples: List[DetDataSample],
-                    device: Optional[Union[str, torch.device]] = None
-                    ) -> Dict[str, Union[Tensor, int]]:
-        """Scatter GT boxes to their region's query, for the whole batch at once.
+    def target_arrays(self, batch_data_samples: List[DetDataSample]
+                      ) -> Dict[str, np.ndarray]:
+        """The batch's box targets as numpy arrays, built on the host in one pass
+        (:func:`.region_targets.box_targets`: boxes normalised by each sample's input
+        shape, a region listed twice in one image gets the union box).
 
-        Built on the host with numpy (:mod:`.region_targets`: boxes normalised by each
-        sample's input shape, duplicates of a region in one image united into their union
-        box); each target tensor is then copied to ``device`` once (default: the head's
-        device), asynchronously from pinned memory on a GPU.
-
-        Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) normalised cxcywh
-        (zeros where absent), ``present_index`` (P,) long flat indices (into B*N) of the
-        present regions and ``num_present`` = P as a Python int (so that the loss needs no
-        device->host synchronisation).
+        Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) float32 normalised
+        cxcywh (zeros where absent) and ``present_index`` (P,) int64 flat indices (into
+        B*N) of the present regions.
         """
-        if device is None:
-            device = self.query_embed.weight.device
         num_b, num_r = len(batch_data_samples), self.num_regions
         present, boxes, present_index = box_targets(batch_data_samples, num_r,
                                                     'AnatomyDETRHead')
-        return dict(present=to_device(torch.from_numpy(present).view(num_b, num_r), device),
-                    boxes=to_device(torch.from_numpy(boxes).view(num_b, num_r, 4), device),
-                    present_index=to_device(torch.from_numpy(present_index), device),
-                    num_present=len(present_index))
+        return dict(present=present.reshape(num_b, num_r),
+                    boxes=boxes.reshape(num_b, num_r, 4), present_index=present_index)
+
+    @staticmethod
+    def with_num_present(targets: Dict[str, Tensor]) -> Dict[str, Union[Tensor, int]]:
+        """Adds ``num_present`` = P as a Python int (read from the host-side shape, so the
+        loss needs no device->host synchronisation)."""
+        return dict(targets, num_present=int(targets['present_index'].shape[0]))
+
+    def get_targets(self, batch_data_samples: List[DetDataSample],
+                    device: Optional[Union[str, torch.device]] = None
+                    ) -> Dict[str, Union[Tensor, int]]:
+        """:meth:`target_arrays` as tensors on ``device`` (default: the head's device),
+        with one host->device copy (:func:`.region_targets.upload`), plus
+        ``num_present``. (ADPD.loss uploads both heads' targets together.)"""
+        if device is None:
+            device = self.query_embed.weight.device
+        targets, = upload_dicts([self.target_arrays(batch_data_samples)], device)
+        return self.with_num_present(targets)
 
     def loss_by_feat(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]
                      ) -> Dict[str, Tensor]:

@@ -12,8 +12,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
 from ..vocabulary import resolve_vocabulary
-from .anatomy_detr_head import to_device
-from .region_targets import as_array, region_label_targets
+from .region_targets import as_array, region_label_targets, upload_dicts
 
 
 def _img_path(sample: DetDataSample) -> str:
@@ -64,18 +63,15 @@ class RegionPathologyHead(BaseModule):
         """region_feats (B, N, d) -> logits (B, N, C)."""
         return self.fc(region_feats)
 
-    def get_targets(self, batch_data_samples: List[DetDataSample], num_regions: int,
-                    device: Optional[Union[str, torch.device]] = None
-                    ) -> Dict[str, Optional[Tensor]]:
-        """Returns ``region_labels`` (B, N, C) (None unless Loc) and ``image_labels``
-        (B, C) (None unless MIL), each built for the whole batch on the host (numpy, see
-        :mod:`.region_targets`) and copied to ``device`` (default: the head's device) once.
+    def target_arrays(self, batch_data_samples: List[DetDataSample], num_regions: int
+                      ) -> Dict[str, Optional[np.ndarray]]:
+        """``region_labels`` (B, N, C) float32 (None unless Loc) and ``image_labels``
+        (B, C) float32 (None unless MIL), built on the host for the whole batch (numpy,
+        :func:`.region_targets.region_label_targets`).
 
         A region listed twice in one image gets the OR of its 0/1 labels (matching the
         union box of :class:`AnatomyDETRHead`).
         """
-        if device is None:
-            device = self.fc.weight.device
         region_labels = image_labels = None
         num_b = len(batch_data_samples)
         if self.loss_cls is not None:
@@ -84,10 +80,9 @@ class RegionPathologyHead(BaseModule):
                     raise KeyError('RegionPathologyHead (Loc mode) needs '
                                    'gt_instances.pathology_labels; missing for '
                                    f'{_img_path(sample)}')
-            labels = region_label_targets(batch_data_samples, num_regions,
-                                          self.num_classes, 'RegionPathologyHead')
-            region_labels = to_device(
-                torch.from_numpy(labels).view(num_b, num_regions, self.num_classes), device)
+            region_labels = region_label_targets(
+                batch_data_samples, num_regions, self.num_classes,
+                'RegionPathologyHead').reshape(num_b, num_regions, self.num_classes)
         if self.loss_mil is not None:
             rows = []
             for sample in batch_data_samples:
@@ -96,8 +91,19 @@ class RegionPathologyHead(BaseModule):
                                    'gt_image_labels; missing for '
                                    f'{_img_path(sample)}')
                 rows.append(as_array(sample.gt_image_labels, np.float32).reshape(-1))
-            image_labels = to_device(torch.from_numpy(np.stack(rows)), device)
+            image_labels = np.stack(rows)
         return dict(region_labels=region_labels, image_labels=image_labels)
+
+    def get_targets(self, batch_data_samples: List[DetDataSample], num_regions: int,
+                    device: Optional[Union[str, torch.device]] = None
+                    ) -> Dict[str, Optional[Tensor]]:
+        """:meth:`target_arrays` as tensors on ``device`` (default: the head's device),
+        with one host->device copy."""
+        if device is None:
+            device = self.fc.weight.device
+        targets, = upload_dicts([self.target_arrays(batch_data_samples, num_regions)],
+                                device)
+        return targets
 
     def loss_by_feat(self, logits: Tensor, present: Tensor, region_labels: Optional[Tensor],
                      image_labels: Optional[Tensor]) -> Dict[str, Tensor]:

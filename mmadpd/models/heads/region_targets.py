@@ -15,9 +15,11 @@ The flat row of an instance is ``b * N + region_label``.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from mmdet.structures import DetDataSample
 
@@ -116,4 +118,58 @@ def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,
             for s in samples])
         order, starts, group_rows = _groups(rows)
         out[group_rows] = np.minimum(np.add.reduceat(labels[order], starts, axis=0), 1)
+    return out
+
+
+def pack(arrays: Sequence[np.ndarray], pin: bool = False) -> Tuple[Tensor, List[int]]:
+    """The arrays' bytes in one uint8 tensor, each at a 16-byte aligned offset (pinned
+    memory with ``pin``). Returns (buffer, offsets)."""
+    offsets, total = [], 0
+    for a in arrays:
+        offsets.append(total)
+        total += -(-a.nbytes // 16) * 16
+    buffer = torch.empty(max(total, 16), dtype=torch.uint8, pin_memory=pin)
+    flat = buffer.numpy()
+    for a, off in zip(arrays, offsets):
+        flat[off:off + a.nbytes] = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+    return buffer, offsets
+
+
+def unpack(buffer: Tensor, arrays: Sequence[np.ndarray], offsets: Sequence[int]
+           ) -> List[Tensor]:
+    """Views of ``buffer`` (any device) with the dtypes and shapes of ``arrays``."""
+    return [buffer[off:off + a.nbytes].view(_TORCH_DTYPES[a.dtype]).view(a.shape)
+            for a, off in zip(arrays, offsets)]
+
+
+def upload(arrays: Sequence[np.ndarray], device=None) -> List[Tensor]:
+    """Numpy arrays as tensors on ``device`` with ONE host->device copy for all of them.
+
+    The arrays are packed into one buffer (pinned for CUDA), copied asynchronously, and
+    each tensor is a dtype/shape view of the device buffer (no kernel). One pinned block
+    and one copy per batch instead of one per target tensor: on the H100 host each
+    ``pin_memory()`` call cost ~1.7 ms in the loop profile. ``device`` None or a CPU
+    device: the arrays are wrapped without a copy.
+    """
+    if device is None or torch.device(device).type == 'cpu':
+        return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
+    device = torch.device(device)
+    buffer, offsets = pack(arrays, pin=device.type == 'cuda')
+    # asynchronous: from pinned memory (CUDA), or a device that never blocks (meta)
+    return unpack(buffer.to(device, non_blocking=True), arrays, offsets)
+
+
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64,
+                 np.dtype(bool): torch.bool, np.dtype(np.uint8): torch.uint8}
+
+
+def upload_dicts(dicts: Sequence[Dict[str, Optional[np.ndarray]]], device=None
+                 ) -> List[Dict[str, Optional[Tensor]]]:
+    """:func:`upload` for dicts of arrays (None values stay None): all arrays of all
+    dicts in one host->device copy; returns the dicts with tensors."""
+    keys = [(i, k) for i, d in enumerate(dicts) for k, v in d.items() if v is not None]
+    tensors = upload([dicts[i][k] for i, k in keys], device)
+    out = [{k: None for k in d} for d in dicts]
+    for (i, k), t in zip(keys, tensors):
+        out[i][k] = t
     return out
