@@ -732,11 +732,10 @@ def bench_loop(cfg, args, device):
     out = dict(samples_s=timer.seen / timer.elapsed, workers=dl.num_workers,
                batch_size=dl.batch_size, iter_ms=iter_ms,
                data_wait_ms=1e3 * timer.data_wait_s / timer.timed_iters)
-    if timer.prof is not None and timer.profiled and device.type == 'cuda':
-        per_iter = kernel_ms(timer.prof.key_averages()) / timer.profiled
-        out['kernel_ms'] = per_iter
     if timer.prof is not None and timer.profiled:
-        per_iter = out.get('kernel_ms', 0.0)
+        per_iter = kernel_ms(timer.prof.key_averages()) / timer.profiled  # 0 on a CPU
+        if device.type == 'cuda':
+            out['kernel_ms'] = per_iter
         write_profile(timer.prof, device, args.profile_loop,
                       header=f'training loop, batch {dl.batch_size}, {dl.num_workers} '
                              f'workers: {iter_ms:.1f} ms per iteration unprofiled, '

@@ -67,12 +67,12 @@ class ADPDReportHook(Hook):
             self._report(runner, 'test', metrics, lambda: runner.test_evaluator)
 
     def after_run(self, runner) -> None:
-        self.wait(runner)
+        self.wait()
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
 
-    def wait(self, runner=None) -> Optional[Dict]:
+    def wait(self) -> Optional[Dict]:
         """Block until the report being written in the background (if any) is on disk;
         returns its files (also in ``last_files``). Errors of the writer re-raise here."""
         if self._pending is not None:
@@ -115,7 +115,7 @@ class ADPDReportHook(Hook):
                       prefix=metric.prefix or '',
                       extra=dict(epoch=runner.epoch, iter=runner.iter))
         metrics = metrics if metrics else details.get('metrics')
-        self.wait(runner)  # reports never interleave
+        self.wait()  # reports never interleave
         if self.background and mode == 'val':
             if self._executor is None:
                 # spawn: the training process has CUDA, DataLoader and pin-memory threads,

@@ -4,11 +4,11 @@ Why numpy and not torch CPU ops: these arrays are small (B*N rows) and the work 
 bookkeeping. On the H100 machine's 16-core host, with 16 DataLoader workers running, the
 torch CPU version of this bookkeeping cost ~200 ms per 128-sample iteration in the real
 training loop (profile: ``index_add_`` -> ``scatter_add_`` 80 ms, ``clamp_`` 8 ms,
-``index_put_`` 7 ms, ``repeat_interleave`` 4 ms per call) against 61 ms of GPU work: torch
-sends ``index_add_`` on a 2-D tensor to its expanded-index scatter kernel, which sorts and
-runs OpenMP regions over the main process's thread pool, and every small op pays the
-dispatcher. numpy does the same bookkeeping single-threaded in tens of microseconds; the
-outputs are bit-identical (same float32 operations, duplicates reduced in input order).
+``index_put_`` 7 ms, ``repeat_interleave`` 4 ms per call) against 61 ms of GPU work; the
+same code takes ~2 ms on a quiet 2-core machine. Likely (not proven): torch's CPU kernels
+running OpenMP regions over the main process's 16 threads while the DataLoader workers
+share the cores. numpy does the same bookkeeping single-threaded, without the dispatcher;
+the outputs are bit-identical (same float32 operations, duplicates reduced in input order).
 
 Conventions: B samples, N regions, M gt instances in the batch (sample order), C classes.
 The flat row of an instance is ``b * N + region_label``.
@@ -121,6 +121,11 @@ def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,
     return out
 
 
+# numpy dtype -> torch dtype of the views handed out by :func:`unpack`
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64,
+                 np.dtype(bool): torch.bool, np.dtype(np.uint8): torch.uint8}
+
+
 def pack(arrays: Sequence[np.ndarray], pin: bool = False) -> Tuple[Tensor, List[int]]:
     """The arrays' bytes in one uint8 tensor, each at a 16-byte aligned offset (pinned
     memory with ``pin``). Returns (buffer, offsets)."""
@@ -158,9 +163,6 @@ def upload(arrays: Sequence[np.ndarray], device=None) -> List[Tensor]:
     # asynchronous: from pinned memory (CUDA), or a device that never blocks (meta)
     return unpack(buffer.to(device, non_blocking=True), arrays, offsets)
 
-
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64,
-                 np.dtype(bool): torch.bool, np.dtype(np.uint8): torch.uint8}
 
 
 def upload_dicts(dicts: Sequence[Dict[str, Optional[np.ndarray]]], device=None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
 from mmdet.registry import MODELS
@@ -63,5 +64,5 @@ class AlignedGIoULoss(nn.Module):
         if avg_factor is None:
             reduced = loss.mean()
         else:  # mmdet's weight_reduce_loss: sum / (avg_factor + float32 eps)
-            reduced = loss.sum() / (avg_factor + 1.1920928955078125e-07)
+            reduced = loss.sum() / (avg_factor + torch.finfo(torch.float32).eps)
         return self.loss_weight * reduced
