@@ -10,6 +10,9 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 
 import benchmark  # noqa: E402
+import torch  # noqa: E402
+
+from mmadpd.benchmark import loop, profiling, timing  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -89,8 +92,8 @@ def test_benchmark_real_loop_and_validation_project_the_schedule(
             'model.anatomy_head.embed_dims=32', 'model.pathology_head.in_channels=32',
             'model.anatomy_head.layer_cfg.num_heads=2']
     cfg = benchmark.load_cfg(benchmark.parse_args([cfg_file] + args))
-    loop_cfg = benchmark.loop_config(cfg, benchmark.parse_args([cfg_file] + args),
-                                     benchmark.torch.device('cpu'), str(tmp_path))
+    loop_cfg = loop.loop_config(cfg, benchmark.parse_args([cfg_file] + args),
+                                     torch.device('cpu'), str(tmp_path))
     # the config's hooks stay (lazy runtime info, timer, logger); validation goes
     assert loop_cfg.default_hooks.runtime_info.type == 'LazyRuntimeInfoHook'
     assert loop_cfg.default_hooks.checkpoint is None and loop_cfg.val_dataloader is None
@@ -130,7 +133,7 @@ def test_kernel_time_counts_device_events_once():
     events = [SimpleNamespace(device_type=DeviceType.CPU, self_device_time_total=900.0),
               SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=600.0),
               SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=300.0)]
-    assert benchmark.kernel_ms(events) == pytest.approx(0.9)
+    assert profiling.kernel_ms(events) == pytest.approx(0.9)
 
 
 def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
@@ -163,7 +166,7 @@ def test_interleaved_timing_alternates_the_steps_abba():
     cannot favour the step that happens to be timed first."""
     calls = []
     steps = dict(a=lambda: calls.append('a'), b=lambda: calls.append('b'))
-    times = benchmark.timed_interleaved(steps, 'cpu', warmup=1, iters=2, repeats=3)
+    times = timing.timed_interleaved(steps, 'cpu', warmup=1, iters=2, repeats=3)
     assert calls == ['a', 'b'] + ['a', 'a', 'b', 'b'] + ['b', 'b', 'a', 'a'] + ['a', 'a', 'b', 'b']
     assert set(times) == {'a', 'b'}
     for median, per_repeat in times.values():
@@ -181,17 +184,17 @@ def test_synchronising_calls_are_recorded_with_their_line(monkeypatch):
         state['modes'].append(mode)
         state['mode'] = mode
 
-    monkeypatch.setattr(benchmark.torch.cuda, 'get_sync_debug_mode', lambda: state['mode'])
-    monkeypatch.setattr(benchmark.torch.cuda, 'set_sync_debug_mode', set_mode)
+    monkeypatch.setattr(torch.cuda, 'get_sync_debug_mode', lambda: state['mode'])
+    monkeypatch.setattr(torch.cuda, 'set_sync_debug_mode', set_mode)
 
     def step():  # what torch does for a blocking call while the mode is 'warn'
         if state['mode'] == 'warn':
             warnings.warn('called a synchronizing CUDA operation\nmore', UserWarning)
             warnings.warn('something unrelated', UserWarning)
 
-    calls = benchmark.synchronising_calls(step, SimpleNamespace(type='cuda'))
+    calls = profiling.synchronising_calls(step, SimpleNamespace(type='cuda'))
     assert len(calls) == 1
     assert calls[0].split(':')[0].endswith('test_benchmark.py')  # the line that synced
     assert calls[0].endswith(': called a synchronizing CUDA operation')
     assert state['modes'] == ['warn', 0] and state['mode'] == 0
-    assert benchmark.synchronising_calls(step, benchmark.torch.device('cpu')) is None
+    assert profiling.synchronising_calls(step, torch.device('cpu')) is None
