@@ -23,7 +23,9 @@
 # The first three give every number of the acceptance list: they run first, in one
 # call. EAGER_PARTS / LOOP_PARTS narrow the eager and loop steps (a short rerun:
 # EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the loops with N torch
-# intra-op threads in the main process.
+# intra-op threads in the main process. COMPILE_MODE=reduce-overhead (or another
+# torch.compile mode) goes to the compiled steps: CUDA graphs, if the compiled loop is
+# still host-bound (its profile: GPU kernel ms per iteration well under the iteration).
 #
 # Seconds measured on the H100 (2026-11-26, run 1): wheels + phantom data 99, eager 80, loop
 # 182 (its two validations of 406 1024-px images and the DataLoader starts included),
@@ -162,11 +164,12 @@ step() {
 }
 LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-size $LOOP_BATCH}
       ${LOOP_THREADS:+--torch-threads $LOOP_THREADS})
+COMPILE=(--compile ${COMPILE_MODE:+--compile-mode $COMPILE_MODE})
 step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --profile "$OUT/profile_adpd_train.txt"
-step compiled 180 --batch-size "$BATCH" --parts train --compile
+step compiled 180 --batch-size "$BATCH" --parts train "${COMPILE[@]}"
 # the loop the fast config trains with (its compile hook); the loop bar is its rate
-step loop_compiled $((LOOP_S + 170)) "${LOOP[@]}" --parts none --compile \
+step loop_compiled $((LOOP_S + 170)) "${LOOP[@]}" --parts none "${COMPILE[@]}" \
   --profile-loop "$OUT/profile_loop_compiled.txt"
 LOOP_PARTS=${LOOP_PARTS:-pipeline,transfer,val}
 VAL_EST=0
@@ -177,5 +180,5 @@ if runs loop $((LOOP_S + 150 + VAL_EST)); then
     --profile-loop "$OUT/profile_loop.txt"
 fi
 # the compiled bare network (its own compilation, ~1-2 min) only adds the compiled ratio
-step compiled_bare 120 --batch-size "$BATCH" --parts bare --compile
+step compiled_bare 120 --batch-size "$BATCH" --parts bare "${COMPILE[@]}"
 log "all steps done"
