@@ -7,7 +7,7 @@ import time
 from .data import timing_loader_cfg
 from .profiling import kernel_ms, write_profile
 from .runner import runner_cfg
-from .steps import optim_wrapper_cfg
+from .steps import optim_wrapper_cfg, still_compiled
 from .timing import sync
 
 
@@ -93,8 +93,11 @@ def bench_loop(cfg, args, device):
     with --profile-loop, a few more iterations under torch.profiler.
 
     Returns a dict: samples/s, workers, batch size, ms per iteration, ms per iteration
-    spent waiting for the DataLoader and, when profiled, GPU kernel ms per iteration."""
+    spent waiting for the DataLoader, with --compile the model parts still compiled after
+    the loop (a part whose compilation failed falls back to eager) and, when profiled, GPU
+    kernel ms per iteration."""
     import tempfile
+    from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
     profile_iters = 5 if args.profile_loop else 0
     with tempfile.TemporaryDirectory(prefix='adpd_loop_') as work_dir:
@@ -103,6 +106,7 @@ def bench_loop(cfg, args, device):
         timer = _LoopTimer(max(args.warmup, 1), args.loop_seconds, device, profile_iters)
         runner.register_hook(timer.hook)
         runner.train()
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if timer.elapsed is None or not timer.timed_iters:
         raise RuntimeError('benchmark loop: the training loop ended before it was timed')
     dl = loop_cfg.train_dataloader
@@ -110,6 +114,8 @@ def bench_loop(cfg, args, device):
     out = dict(samples_s=timer.seen / timer.elapsed, workers=dl.num_workers,
                batch_size=dl.batch_size, iter_ms=iter_ms,
                data_wait_ms=1e3 * timer.data_wait_s / timer.timed_iters)
+    if args.compile:
+        out['compiled_parts'] = still_compiled(model)
     if timer.prof is not None and timer.profiled:
         per_iter = kernel_ms(timer.prof.key_averages()) / timer.profiled  # 0 on a CPU
         if device.type == 'cuda':

@@ -261,6 +261,9 @@ def main(argv=None):
         print(f'(e) real training loop (Runner, {workers} workers, batch {loop_batch}): '
               f'{sps:,.0f} samples/s ({loop["iter_ms"]:.1f} ms per iteration, '
               f'{loop["data_wait_ms"]:.1f} ms of it waiting for data)')
+        if 'compiled_parts' in loop:
+            res['train_loop_compiled_parts'] = loop['compiled_parts']
+            print(f'    still compiled after the loop: {loop["compiled_parts"]}')
         if 'kernel_ms' in loop:
             res[f'train_loop_kernel_ms{key}'] = loop['kernel_ms']
             res[f'train_loop_gpu_busy{key}'] = loop['kernel_ms'] / loop['iter_ms']
