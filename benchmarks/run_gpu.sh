@@ -29,8 +29,8 @@
 #
 # Seconds measured on the H100 (2026-11-26, run 1): wheels + phantom data 99, eager 80, loop
 # 182 (its two validations of 406 1024-px images and the DataLoader starts included),
-# compiled 167 (compilation included). The validation set (NUM_CXR8 1024-px PNGs: ~0.13
-# CPU-s each to draw on the 2-core dev CPU, twice a 320-px training image; how run 1's 99 s
+# compiled 167 (compilation included). The validation set (NUM_CXR8 1024-px PNGs: ~0.12
+# CPU-s each to draw on the 2-core dev CPU, ~3x a 320-px training image; how run 1's 99 s
 # split was not logged) is made only when the loop step runs. With a 15-minute budget:
 # call 1 as is (timeout 600 s: eager, compiled, loop_compiled), then at once on the
 # still-warm machine call 2 with SKIP=eager,compiled,loop_compiled BUDGET_S=240 (the
