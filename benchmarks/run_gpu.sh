@@ -96,8 +96,8 @@ fi
 "$PY" -c "import mmcv, mmcv._ext, mmdet.models, mmadpd, torch; print('stack ok: torch', torch.__version__, 'cuda', torch.cuda.is_available(), '| mmcv', mmcv.__version__, mmcv._ext.__file__)"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
 
-DATA=/tmp/phantom_bench
-VAL=/tmp/phantom_val
+DATA=${DATA_DIR:-/tmp/phantom_bench}
+VAL=${VAL_DIR:-/tmp/phantom_val}
 # A second call on the same (warm) machine reuses the data of the first.
 if [[ "$(cat $DATA/.params 2>/dev/null)" == "$NUM_TRAIN" ]]; then
   log "reusing the training data of an earlier call ($DATA)"
