@@ -16,9 +16,10 @@ class _LoopTimer:
     synchronised at both ends only) and stops the loop after ``seconds``; meanwhile it
     sums mmengine's IterTimerHook numbers (``data_time``: the wait for the DataLoader's
     next batch). With ``profile_iters`` it then runs that many more iterations under
-    torch.profiler (after the timed window, so the timing is not disturbed)."""
+    torch.profiler (after the timed window, so the timing is not disturbed).
+    ``on_timed(timer)`` is called once, when the timed window has ended."""
 
-    def __init__(self, warmup, seconds, device, profile_iters=0):
+    def __init__(self, warmup, seconds, device, profile_iters=0, on_timed=None):
         from mmengine.hooks import Hook
 
         timer = self
@@ -32,6 +33,7 @@ class _LoopTimer:
         self.hook = Timer()
         self.warmup, self.seconds, self.device = warmup, seconds, device
         self.profile_iters = profile_iters
+        self.on_timed = on_timed
         self.iters = self.seen = self.timed_iters = 0
         self.data_wait_s = 0.0
         self.t0 = self.elapsed = None
@@ -59,6 +61,8 @@ class _LoopTimer:
         if time.perf_counter() - self.t0 >= self.seconds:
             sync(self.device)
             self.elapsed = time.perf_counter() - self.t0
+            if self.on_timed is not None:
+                self.on_timed(self)
             if self.profile_iters > 0:
                 from torch.profiler import ProfilerActivity, profile
                 acts = [ProfilerActivity.CPU]
@@ -86,7 +90,15 @@ def loop_config(cfg, args, device, work_dir):
     return cfg
 
 
-def bench_loop(cfg, args, device):
+def _timed_result(timer, dl):
+    """The loop's numbers from a timer whose timed window has ended."""
+    iter_ms = 1e3 * timer.elapsed / timer.timed_iters
+    return dict(samples_s=timer.seen / timer.elapsed, workers=dl.num_workers,
+                batch_size=dl.batch_size, iter_ms=iter_ms,
+                data_wait_ms=1e3 * timer.data_wait_s / timer.timed_iters)
+
+
+def bench_loop(cfg, args, device, on_timed=None):
     """The real training loop: mmengine's Runner built from the config (its DataLoader
     with --workers processes, data preprocessor, optimizer wrapper, parameter schedulers
     and default hooks: runtime info, timer, logger), timed after --warmup iterations;
@@ -95,25 +107,27 @@ def bench_loop(cfg, args, device):
     Returns a dict: samples/s, workers, batch size, ms per iteration, ms per iteration
     spent waiting for the DataLoader, with --compile the model parts still compiled after
     the loop (a part whose compilation failed falls back to eager) and, when profiled, GPU
-    kernel ms per iteration."""
+    kernel ms per iteration. ``on_timed(dict)`` gets the first five as soon as the timed
+    window ends, before the profiled iterations and the Runner's teardown (so a caller
+    under a time limit can save them)."""
     import tempfile
     from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
     profile_iters = 5 if args.profile_loop else 0
     with tempfile.TemporaryDirectory(prefix='adpd_loop_') as work_dir:
         loop_cfg = loop_config(cfg, args, device, work_dir)
+        dl = loop_cfg.train_dataloader
         runner = Runner.from_cfg(loop_cfg)
-        timer = _LoopTimer(max(args.warmup, 1), args.loop_seconds, device, profile_iters)
+        timer = _LoopTimer(max(args.warmup, 1), args.loop_seconds, device, profile_iters,
+                           on_timed=(None if on_timed is None
+                                     else lambda t: on_timed(_timed_result(t, dl))))
         runner.register_hook(timer.hook)
         runner.train()
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     if timer.elapsed is None or not timer.timed_iters:
         raise RuntimeError('benchmark loop: the training loop ended before it was timed')
-    dl = loop_cfg.train_dataloader
-    iter_ms = 1e3 * timer.elapsed / timer.timed_iters
-    out = dict(samples_s=timer.seen / timer.elapsed, workers=dl.num_workers,
-               batch_size=dl.batch_size, iter_ms=iter_ms,
-               data_wait_ms=1e3 * timer.data_wait_s / timer.timed_iters)
+    out = _timed_result(timer, dl)
+    iter_ms = out['iter_ms']
     if args.compile:
         out['compiled_parts'] = still_compiled(model)
     if timer.prof is not None and timer.profiled:

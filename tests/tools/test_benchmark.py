@@ -100,8 +100,16 @@ def test_benchmark_real_loop_and_validation_project_the_schedule(
     assert all(h['type'] != 'EarlyStoppingHook' for h in loop_cfg.custom_hooks)
     assert loop_cfg.optim_wrapper.type == 'LazyGradNormOptimWrapper'  # no AMP on a CPU
     profile = tmp_path / 'loop_profile.txt'
+    writes = []  # (keys, final) of every results write
+    real_write = benchmark.write_json
+    monkeypatch.setattr(benchmark, 'write_json', lambda res, path, final=False: (
+        writes.append((set(res), final)), real_write(res, path, final)))
     res = benchmark.main([cfg_file, '--out', str(tmp_path / 'loop.json'),
                           '--profile-loop', str(profile)] + args)
+    # the loop's rate was written as soon as its timed window ended, before the profiled
+    # iterations and the teardown (a time limit there keeps it), and again at the end
+    loop_writes = [final for keys, final in writes if 'train_loop_samples_s' in keys]
+    assert loop_writes == [False, True]
     assert res['train_loop_samples_s'] > 0
     assert res['train_loop_workers'] == 1 and res['train_loop_batch_size'] == 2
     # every timed iteration has the same batch: ms per iteration = batch / rate

@@ -251,13 +251,20 @@ def main(argv=None):
         del model, optim, batch  # the Runner builds its own
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-        loop = bench_loop(cfg, args, device)
+        def record_loop(loop):
+            res[f'train_loop_samples_s{key}'] = loop['samples_s']
+            res['train_loop_workers'] = loop['workers']
+            res['train_loop_batch_size'] = loop['batch_size']
+            res[f'train_loop_iter_ms{key}'] = loop['iter_ms']
+            res[f'train_loop_data_wait_ms{key}'] = loop['data_wait_ms']
+
+        def save_timed(loop):  # kept if a time limit stops the profiling or teardown
+            record_loop(loop)
+            write_json(res, args.out)
+
+        loop = bench_loop(cfg, args, device, on_timed=save_timed)
+        record_loop(loop)
         sps, workers, loop_batch = loop['samples_s'], loop['workers'], loop['batch_size']
-        res[f'train_loop_samples_s{key}'] = sps
-        res['train_loop_workers'] = workers
-        res['train_loop_batch_size'] = loop_batch
-        res[f'train_loop_iter_ms{key}'] = loop['iter_ms']
-        res[f'train_loop_data_wait_ms{key}'] = loop['data_wait_ms']
         print(f'(e) real training loop (Runner, {workers} workers, batch {loop_batch}): '
               f'{sps:,.0f} samples/s ({loop["iter_ms"]:.1f} ms per iteration, '
               f'{loop["data_wait_ms"]:.1f} ms of it waiting for data)')
