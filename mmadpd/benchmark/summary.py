@@ -1,0 +1,149 @@
+"""One GPU run's step JSONs (``benchmarks/run_gpu.sh``: ``bench_<step>.json``) -> the
+summary ``benchmarks/<device>_<date>.json`` and the speed goals checked against it.
+
+Pure functions of the step results (dicts as the benchmark writes them); the schedule
+numbers come from the config (:func:`schedule_of`).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+# Speed goals (issue 8). The compiled step's bar depends on the GPU: the anchors were
+# measured on an H200; an H100 has the same tensor cores and less memory bandwidth.
+COMPILED_BAR = {'H200': 4000.0, 'H100': 3000.0}
+RATIO_BAR = 0.95
+INFER_BAR = 8000.0
+LOOP_BAR = 2200.0
+SCHEDULE_BAR_MIN = 45.0
+
+# summary key <- (step, key in that step's JSON); the first step that has it wins
+_KEYS = [
+    ('adpd_train_img_s', 'eager', 'adpd_train_img_s'),
+    ('bare_densenet121_train_img_s', 'eager', 'bare_densenet121_train_img_s'),
+    ('adpd_over_bare_train', 'eager', 'adpd_over_bare_train'),
+    ('adpd_train_gpu_busy', 'eager', 'adpd_train_gpu_busy'),
+    ('bare_densenet121_train_gpu_busy', 'eager', 'bare_densenet121_train_gpu_busy'),
+    ('adpd_train_kernel_ms_per_step', 'eager', 'adpd_train_kernel_ms_per_step'),
+    ('bare_densenet121_train_kernel_ms_per_step', 'eager',
+     'bare_densenet121_train_kernel_ms_per_step'),
+    ('adpd_train_sync_calls', 'eager', 'adpd_train_sync_calls'),
+    ('adpd_infer_img_s', 'eager', 'adpd_infer_img_s'),
+    ('adpd_predict_img_s', 'eager', 'adpd_predict_img_s'),
+    ('postprocess_ms_per_img', 'eager', 'postprocess_ms_per_img'),
+    ('adpd_train_img_s_compiled', 'compiled', 'adpd_train_img_s_compiled'),
+    ('compiled_parts_after_training', 'compiled', 'compiled_parts_after_training'),
+    ('bare_densenet121_train_img_s_compiled', 'compiled_bare',
+     'bare_densenet121_train_img_s_compiled'),
+    ('train_loop_samples_s_compiled', 'loop_compiled', 'train_loop_samples_s_compiled'),
+    ('train_loop_iter_ms_compiled', 'loop_compiled', 'train_loop_iter_ms_compiled'),
+    ('train_loop_data_wait_ms_compiled', 'loop_compiled', 'train_loop_data_wait_ms_compiled'),
+    ('train_loop_kernel_ms_compiled', 'loop_compiled', 'train_loop_kernel_ms_compiled'),
+    ('train_loop_gpu_busy_compiled', 'loop_compiled', 'train_loop_gpu_busy_compiled'),
+    ('train_loop_compiled_parts', 'loop_compiled', 'train_loop_compiled_parts'),
+    ('train_loop_samples_s', 'loop', 'train_loop_samples_s'),
+    ('train_loop_iter_ms', 'loop', 'train_loop_iter_ms'),
+    ('train_loop_data_wait_ms', 'loop', 'train_loop_data_wait_ms'),
+    ('train_loop_kernel_ms', 'loop', 'train_loop_kernel_ms'),
+    ('train_loop_gpu_busy', 'loop', 'train_loop_gpu_busy'),
+    ('train_loop_workers', 'loop_compiled', 'train_loop_workers'),
+    ('train_loop_workers', 'loop', 'train_loop_workers'),
+    ('train_loop_batch_size', 'loop_compiled', 'train_loop_batch_size'),
+    ('train_loop_batch_size', 'loop', 'train_loop_batch_size'),
+    ('pipeline_samples_s_per_worker', 'loop', 'pipeline_samples_s_per_worker'),
+    ('transfer_main_process_ms_per_batch', 'loop', 'transfer_main_process_ms_per_batch'),
+    ('val_s_per_run', 'loop', 'val_s_per_run'),
+    ('val_images', 'loop', 'val_images'),
+]
+
+
+def gpu_family(device: str) -> Optional[str]:
+    """'H200' / 'H100' from a CUDA device name (e.g. 'NVIDIA H100 80GB HBM3'), else None."""
+    for family in COMPILED_BAR:
+        if family in device.upper():
+            return family
+    return None
+
+
+def schedule_of(cfg) -> Dict[str, int]:
+    """The config's schedule: iterations, batch size and number of validations."""
+    iters = int(cfg.train_cfg.max_iters)
+    interval = int(cfg.train_cfg.get('val_interval', iters) or iters)
+    return dict(max_iters=iters, batch_size=int(cfg.train_dataloader.batch_size),
+                validations=iters // interval)
+
+
+def schedule_minutes(schedule: Dict[str, int], loop_samples_s: float,
+                     val_s: float) -> float:
+    """The whole schedule's samples at ``loop_samples_s`` plus its validations at
+    ``val_s`` each (the same formula as the benchmark's projection)."""
+    samples = schedule['max_iters'] * schedule['batch_size']
+    return (samples / loop_samples_s + schedule['validations'] * val_s) / 60.0
+
+
+def summarize(steps: Dict[str, dict], schedule: Optional[Dict[str, int]] = None,
+              note: str = '') -> dict:
+    """The summary of one run: device and versions, the numbers the speed goals and the
+    README table use (see ``_KEYS``), the ratio of the compiled steps when both ran,
+    the projected schedule minutes for each measured loop (with the eager loop's
+    validation time), and every step's own JSON under ``steps``."""
+    if not steps:
+        raise ValueError('summarize: no step results')
+    first = next(iter(steps.values()))
+    out = dict(device=first.get('device'), torch=first.get('torch'),
+               python=first.get('python'), config=first.get('config'))
+    if note:
+        out['note'] = note
+    for key, step, src in _KEYS:
+        if key not in out and src in steps.get(step, {}):
+            out[key] = steps[step][src]
+    if 'adpd_train_img_s_compiled' in out and 'bare_densenet121_train_img_s_compiled' in out:
+        out['adpd_over_bare_train_compiled'] = (out['adpd_train_img_s_compiled']
+                                                / out['bare_densenet121_train_img_s_compiled'])
+    if schedule is not None and 'val_s_per_run' in out:
+        for suffix in ('_compiled', ''):
+            rate = out.get(f'train_loop_samples_s{suffix}')
+            if rate:
+                out[f'projected_schedule_min{suffix}'] = schedule_minutes(
+                    schedule, rate, out['val_s_per_run'])
+        out['schedule'] = schedule
+    out['steps'] = steps
+    return out
+
+
+def check_goals(summary: dict) -> List[Tuple[str, Optional[float], str, Optional[bool]]]:
+    """(goal, measured value or None, bar, met or None if not measured) per speed goal."""
+    family = gpu_family(summary.get('device') or '')
+    compiled_bar = COMPILED_BAR.get(family)
+    rows = []
+
+    def row(name, key, bar, higher=True, bar_text=None):
+        value = summary.get(key)
+        met = None if value is None or bar is None else (
+            value >= bar if higher else value <= bar)
+        rows.append((name, value, bar_text or (f'>= {bar:g}' if higher else f'<= {bar:g}'),
+                     met))
+
+    row('ADPD / bare train step (eager)', 'adpd_over_bare_train', RATIO_BAR)
+    row('ADPD train step compiled, img/s', 'adpd_train_img_s_compiled', compiled_bar,
+        bar_text=(f'>= {compiled_bar:g} ({family})' if compiled_bar
+                  else 'no bar for this device'))
+    row('ADPD inference, img/s', 'adpd_infer_img_s', INFER_BAR)
+    loop_key = ('train_loop_samples_s_compiled' if 'train_loop_samples_s_compiled' in summary
+                else 'train_loop_samples_s')
+    row(f'training loop ({"compiled" if loop_key.endswith("compiled") else "eager"}), '
+        'samples/s', loop_key, LOOP_BAR)
+    sched_key = ('projected_schedule_min_compiled' if 'projected_schedule_min_compiled'
+                 in summary else 'projected_schedule_min')
+    row('projected 25-epoch schedule, min', sched_key, SCHEDULE_BAR_MIN, higher=False)
+    return rows
+
+
+def goals_table(rows) -> str:
+    """The goal rows as a Markdown table."""
+    lines = ['| goal | measured | bar | met |', '|---|---|---|---|']
+    for name, value, bar, met in rows:
+        shown = 'not measured' if value is None else f'{value:,.3f}' if value < 10 \
+            else f'{value:,.0f}'
+        lines.append(f'| {name} | {shown} | {bar} | '
+                     f'{"-" if met is None else "yes" if met else "NO"} |')
+    return '\n'.join(lines)

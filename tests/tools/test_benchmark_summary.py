@@ -1,0 +1,97 @@
+"""tools/analysis_tools/benchmark_summary.py: a GPU run's step JSONs -> the summary and
+the speed goals, checked on the committed H100 run and on made-up steps."""
+import json
+import os.path as osp
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+
+import benchmark_summary  # noqa: E402
+
+from mmadpd.benchmark.summary import check_goals, summarize  # noqa: E402
+
+H100 = osp.join(ROOT, 'benchmarks', 'h100_2026-11-26.json')
+SCHEDULE = dict(max_iters=45775, batch_size=128, validations=91)
+
+
+def _write_steps(folder, steps):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, res in steps.items():
+        (folder / f'bench_{name}.json').write_text(json.dumps(res))
+
+
+def test_summary_of_the_committed_h100_run(tmp_path, capsys):
+    with open(H100) as f:
+        steps = json.load(f)['steps']
+    _write_steps(tmp_path / 'out', steps)
+    out = tmp_path / 'summary.json'
+    summary = benchmark_summary.main([str(tmp_path / 'out'), '--out', str(out)])
+    assert json.loads(out.read_text())['adpd_train_img_s'] == summary['adpd_train_img_s']
+    assert summary['device'] == 'NVIDIA H100 80GB HBM3'
+    assert summary['adpd_over_bare_train'] == steps['eager']['adpd_over_bare_train']
+    assert summary['adpd_train_img_s_compiled'] == steps['compiled']['adpd_train_img_s_compiled']
+    # the schedule comes from the config the steps ran; the projection is the benchmark's
+    assert summary['schedule'] == SCHEDULE
+    assert summary['projected_schedule_min'] == pytest.approx(
+        steps['loop']['projected_schedule_min'])
+    assert set(summary['steps']) == {'eager', 'loop', 'compiled', 'loop_profiled'}
+    goals = {name: (value, bar, met) for name, value, bar, met in check_goals(summary)}
+    assert goals['ADPD / bare train step (eager)'][2] is False
+    assert goals['ADPD train step compiled, img/s'][1:] == ('>= 3000 (H100)', False)
+    assert goals['ADPD inference, img/s'][2] is True  # 8,026 >= 8,000
+    assert goals['training loop (eager), samples/s'][2] is False
+    printed = capsys.readouterr().out
+    assert '| ADPD inference, img/s | 8,026 | >= 8000 | yes |' in printed
+
+
+def test_compiled_loop_is_the_goal_and_both_loops_are_projected():
+    steps = dict(
+        eager=dict(device='NVIDIA H200', adpd_train_img_s=2700.0,
+                   bare_densenet121_train_img_s=2800.0, adpd_over_bare_train=2700 / 2800,
+                   adpd_infer_img_s=9000.0),
+        compiled=dict(device='NVIDIA H200', adpd_train_img_s_compiled=4100.0),
+        compiled_bare=dict(device='NVIDIA H200', bare_densenet121_train_img_s_compiled=4400.0),
+        loop_compiled=dict(device='NVIDIA H200', train_loop_samples_s_compiled=3000.0,
+                           train_loop_workers=16, train_loop_batch_size=128),
+        loop=dict(device='NVIDIA H200', train_loop_samples_s=1800.0, val_s_per_run=4.0,
+                  train_loop_workers=16, train_loop_batch_size=128))
+    s = summarize(steps, SCHEDULE)
+    assert s['adpd_over_bare_train_compiled'] == pytest.approx(4100 / 4400)
+    assert s['projected_schedule_min_compiled'] == pytest.approx(
+        (45775 * 128 / 3000 + 91 * 4.0) / 60)  # 38.6
+    assert s['projected_schedule_min'] == pytest.approx((45775 * 128 / 1800 + 91 * 4.0) / 60)
+    goals = {name: (value, bar, met) for name, value, bar, met in check_goals(s)}
+    assert goals['ADPD / bare train step (eager)'] == (pytest.approx(2700 / 2800), '>= 0.95',
+                                                      True)
+    assert goals['ADPD train step compiled, img/s'] == (4100.0, '>= 4000 (H200)', True)
+    assert goals['training loop (compiled), samples/s'] == (3000.0, '>= 2200', True)
+    # the schedule goal judges the compiled loop's projection (38.6 min), not the eager's
+    assert goals['projected 25-epoch schedule, min'] == (
+        pytest.approx(s['projected_schedule_min_compiled']), '<= 45', True)
+    assert s['projected_schedule_min'] > 45
+
+
+def test_unknown_device_and_missing_steps_are_not_judged():
+    s = summarize(dict(eager=dict(device='NVIDIA A100', adpd_infer_img_s=7000.0)))
+    goals = {name: (value, bar, met) for name, value, bar, met in check_goals(s)}
+    assert goals['ADPD train step compiled, img/s'] == (None, 'no bar for this device', None)
+    assert goals['ADPD inference, img/s'] == (7000.0, '>= 8000', False)
+    assert goals['training loop (eager), samples/s'] == (None, '>= 2200', None)
+    assert 'projected_schedule_min' not in s  # no validation time, no schedule
+
+
+def test_read_steps_later_folder_wins_and_bad_input_is_named(tmp_path):
+    _write_steps(tmp_path / 'a', dict(eager=dict(device='x', adpd_infer_img_s=1.0)))
+    _write_steps(tmp_path / 'b', dict(eager=dict(device='x', adpd_infer_img_s=2.0)))
+    steps = benchmark_summary.read_steps([str(tmp_path / 'a'), str(tmp_path / 'b')])
+    assert steps['eager']['adpd_infer_img_s'] == 2.0
+    with pytest.raises(FileNotFoundError, match='no bench_'):
+        benchmark_summary.read_steps([str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match='is not a folder'):
+        benchmark_summary.read_steps([str(tmp_path / 'missing')])
+    (tmp_path / 'a' / 'bench_loop.json').write_text('{"device": ')
+    with pytest.raises(ValueError, match='bench_loop.json is not valid JSON'):
+        benchmark_summary.read_steps([str(tmp_path / 'a')])
