@@ -11,4 +11,6 @@ says what each part times and how), one module each:
 - :mod:`.runner`      benchmark Runner configs and the projected schedule time
 - :mod:`.cost`        (g) FLOPs and device operators of ADPD vs the bare network
 - :mod:`.results`     the results JSON
+- :mod:`.summary`     a GPU run's steps -> the summary and the speed goals
+  (``tools/analysis_tools/benchmark_summary.py``)
 """
