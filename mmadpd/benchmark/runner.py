@@ -33,12 +33,23 @@ def runner_cfg(cfg, args, work_dir, part):
     return cfg
 
 
-def projected_schedule_min(cfg, loop_sps, val_s):
-    """Minutes of the config's whole schedule: its samples (``max_iters`` x the config's
-    batch size) at the measured loop rate plus one measured validation every
-    ``val_interval`` iterations (checkpoint saving, ~0.25 s per 148 MB checkpoint on a
-    plain disk, is left out)."""
+def schedule_of(cfg) -> dict:
+    """The config's schedule: iterations, batch size and number of validations."""
     iters = int(cfg.train_cfg.max_iters)
-    validations = iters // int(cfg.train_cfg.get('val_interval', iters) or iters)
-    samples = iters * int(cfg.train_dataloader.batch_size)
-    return (samples / loop_sps + validations * val_s) / 60.0
+    interval = int(cfg.train_cfg.get('val_interval', iters) or iters)
+    return dict(max_iters=iters, batch_size=int(cfg.train_dataloader.batch_size),
+                validations=iters // interval)
+
+
+def schedule_minutes(schedule: dict, loop_samples_s: float, val_s: float) -> float:
+    """Minutes of a schedule (:func:`schedule_of`): its samples (``max_iters`` x batch
+    size) at ``loop_samples_s`` plus its validations at ``val_s`` each (checkpoint saving,
+    ~0.25 s per 148 MB checkpoint on a plain disk, is left out)."""
+    samples = schedule['max_iters'] * schedule['batch_size']
+    return (samples / loop_samples_s + schedule['validations'] * val_s) / 60.0
+
+
+def projected_schedule_min(cfg, loop_sps, val_s):
+    """Minutes of the config's whole schedule at the measured loop rate, with one
+    measured validation every ``val_interval`` iterations (:func:`schedule_minutes`)."""
+    return schedule_minutes(schedule_of(cfg), loop_sps, val_s)

@@ -2,11 +2,13 @@
 summary ``benchmarks/<device>_<date>.json`` and the speed goals checked against it.
 
 Pure functions of the step results (dicts as the benchmark writes them); the schedule
-numbers come from the config (:func:`schedule_of`).
+numbers come from the config (:func:`.runner.schedule_of`).
 """
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
+
+from .runner import schedule_minutes
 
 # Speed goals (issue 8). The compiled step's bar depends on the GPU: the anchors were
 # measured on an H200; an H100 has the same tensor cores and less memory bandwidth.
@@ -16,43 +18,24 @@ INFER_BAR = 8000.0
 LOOP_BAR = 2200.0
 SCHEDULE_BAR_MIN = 45.0
 
-# summary key <- (step, key in that step's JSON); the first step that has it wins
+# the step JSON keys the summary takes, by step; a key two steps have comes from the
+# first (the loop's workers and batch size: the compiled loop's)
 _KEYS = [
-    ('adpd_train_img_s', 'eager', 'adpd_train_img_s'),
-    ('bare_densenet121_train_img_s', 'eager', 'bare_densenet121_train_img_s'),
-    ('adpd_over_bare_train', 'eager', 'adpd_over_bare_train'),
-    ('adpd_train_gpu_busy', 'eager', 'adpd_train_gpu_busy'),
-    ('bare_densenet121_train_gpu_busy', 'eager', 'bare_densenet121_train_gpu_busy'),
-    ('adpd_train_kernel_ms_per_step', 'eager', 'adpd_train_kernel_ms_per_step'),
-    ('bare_densenet121_train_kernel_ms_per_step', 'eager',
-     'bare_densenet121_train_kernel_ms_per_step'),
-    ('adpd_train_sync_calls', 'eager', 'adpd_train_sync_calls'),
-    ('adpd_infer_img_s', 'eager', 'adpd_infer_img_s'),
-    ('adpd_predict_img_s', 'eager', 'adpd_predict_img_s'),
-    ('postprocess_ms_per_img', 'eager', 'postprocess_ms_per_img'),
-    ('adpd_train_img_s_compiled', 'compiled', 'adpd_train_img_s_compiled'),
-    ('compiled_parts_after_training', 'compiled', 'compiled_parts_after_training'),
-    ('bare_densenet121_train_img_s_compiled', 'compiled_bare',
-     'bare_densenet121_train_img_s_compiled'),
-    ('train_loop_samples_s_compiled', 'loop_compiled', 'train_loop_samples_s_compiled'),
-    ('train_loop_iter_ms_compiled', 'loop_compiled', 'train_loop_iter_ms_compiled'),
-    ('train_loop_data_wait_ms_compiled', 'loop_compiled', 'train_loop_data_wait_ms_compiled'),
-    ('train_loop_kernel_ms_compiled', 'loop_compiled', 'train_loop_kernel_ms_compiled'),
-    ('train_loop_gpu_busy_compiled', 'loop_compiled', 'train_loop_gpu_busy_compiled'),
-    ('train_loop_compiled_parts', 'loop_compiled', 'train_loop_compiled_parts'),
-    ('train_loop_samples_s', 'loop', 'train_loop_samples_s'),
-    ('train_loop_iter_ms', 'loop', 'train_loop_iter_ms'),
-    ('train_loop_data_wait_ms', 'loop', 'train_loop_data_wait_ms'),
-    ('train_loop_kernel_ms', 'loop', 'train_loop_kernel_ms'),
-    ('train_loop_gpu_busy', 'loop', 'train_loop_gpu_busy'),
-    ('train_loop_workers', 'loop_compiled', 'train_loop_workers'),
-    ('train_loop_workers', 'loop', 'train_loop_workers'),
-    ('train_loop_batch_size', 'loop_compiled', 'train_loop_batch_size'),
-    ('train_loop_batch_size', 'loop', 'train_loop_batch_size'),
-    ('pipeline_samples_s_per_worker', 'loop', 'pipeline_samples_s_per_worker'),
-    ('transfer_main_process_ms_per_batch', 'loop', 'transfer_main_process_ms_per_batch'),
-    ('val_s_per_run', 'loop', 'val_s_per_run'),
-    ('val_images', 'loop', 'val_images'),
+    ('eager', ['adpd_train_img_s', 'bare_densenet121_train_img_s', 'adpd_over_bare_train',
+               'adpd_train_gpu_busy', 'bare_densenet121_train_gpu_busy',
+               'adpd_train_kernel_ms_per_step', 'bare_densenet121_train_kernel_ms_per_step',
+               'adpd_train_sync_calls', 'adpd_infer_img_s', 'adpd_predict_img_s',
+               'postprocess_ms_per_img']),
+    ('compiled', ['adpd_train_img_s_compiled', 'compiled_parts_after_training']),
+    ('compiled_bare', ['bare_densenet121_train_img_s_compiled']),
+    ('loop_compiled', ['train_loop_samples_s_compiled', 'train_loop_iter_ms_compiled',
+                       'train_loop_data_wait_ms_compiled', 'train_loop_kernel_ms_compiled',
+                       'train_loop_gpu_busy_compiled', 'train_loop_compiled_parts',
+                       'train_loop_workers', 'train_loop_batch_size']),
+    ('loop', ['train_loop_samples_s', 'train_loop_iter_ms', 'train_loop_data_wait_ms',
+              'train_loop_kernel_ms', 'train_loop_gpu_busy', 'train_loop_workers',
+              'train_loop_batch_size', 'pipeline_samples_s_per_worker',
+              'transfer_main_process_ms_per_batch', 'val_s_per_run', 'val_images']),
 ]
 
 
@@ -62,22 +45,6 @@ def gpu_family(device: str) -> Optional[str]:
         if family in device.upper():
             return family
     return None
-
-
-def schedule_of(cfg) -> Dict[str, int]:
-    """The config's schedule: iterations, batch size and number of validations."""
-    iters = int(cfg.train_cfg.max_iters)
-    interval = int(cfg.train_cfg.get('val_interval', iters) or iters)
-    return dict(max_iters=iters, batch_size=int(cfg.train_dataloader.batch_size),
-                validations=iters // interval)
-
-
-def schedule_minutes(schedule: Dict[str, int], loop_samples_s: float,
-                     val_s: float) -> float:
-    """The whole schedule's samples at ``loop_samples_s`` plus its validations at
-    ``val_s`` each (the same formula as the benchmark's projection)."""
-    samples = schedule['max_iters'] * schedule['batch_size']
-    return (samples / loop_samples_s + schedule['validations'] * val_s) / 60.0
 
 
 def summarize(steps: Dict[str, dict], schedule: Optional[Dict[str, int]] = None,
@@ -93,9 +60,10 @@ def summarize(steps: Dict[str, dict], schedule: Optional[Dict[str, int]] = None,
                python=first.get('python'), config=first.get('config'))
     if note:
         out['note'] = note
-    for key, step, src in _KEYS:
-        if key not in out and src in steps.get(step, {}):
-            out[key] = steps[step][src]
+    for step, keys in _KEYS:
+        for key in keys:
+            if key not in out and key in steps.get(step, {}):
+                out[key] = steps[step][key]
     if 'adpd_train_img_s_compiled' in out and 'bare_densenet121_train_img_s_compiled' in out:
         out['adpd_over_bare_train_compiled'] = (out['adpd_train_img_s_compiled']
                                                 / out['bare_densenet121_train_img_s_compiled'])

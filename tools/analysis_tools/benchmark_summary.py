@@ -20,7 +20,8 @@ import subprocess
 
 from mmengine.config import Config
 
-from mmadpd.benchmark.summary import check_goals, goals_table, schedule_of, summarize
+from mmadpd.benchmark.runner import schedule_of
+from mmadpd.benchmark.summary import check_goals, goals_table, summarize
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -99,11 +99,11 @@ def box_targets(samples: Sequence[DetDataSample], num_regions: int, owner: str
         xyxy[group_rows, :2] = np.minimum.reduceat(norm[:, :2], starts, axis=0)
         xyxy[group_rows, 2:] = np.maximum.reduceat(norm[:, 2:], starts, axis=0)
         present[group_rows] = True
-    # xyxy -> cxcywh with the float32 operations of mmdet's bbox_xyxy_to_cxcywh
+    # xyxy -> cxcywh with the float32 operations of mmdet's bbox_xyxy_to_cxcywh (absent
+    # rows stay zeros: their xyxy is zeros)
     cxcywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / np.float32(2),
                              xyxy[:, 2:] - xyxy[:, :2]], 1)
-    boxes_out = np.where(present[:, None], cxcywh, xyxy)
-    return present, boxes_out, np.flatnonzero(present).astype(np.int64)
+    return present, cxcywh, np.flatnonzero(present).astype(np.int64)
 
 
 def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,
@@ -162,7 +162,6 @@ def upload(arrays: Sequence[np.ndarray], device=None) -> List[Tensor]:
     buffer, offsets = pack(arrays, pin=device.type == 'cuda')
     # asynchronous: from pinned memory (CUDA), or a device that never blocks (meta)
     return unpack(buffer.to(device, non_blocking=True), arrays, offsets)
-
 
 
 def upload_dicts(dicts: Sequence[Dict[str, Optional[np.ndarray]]], device=None
