@@ -35,7 +35,9 @@
 # call 1 as is (timeout 600 s: eager, compiled, loop_compiled), then at once on the
 # still-warm machine call 2 with SKIP=eager,compiled,loop_compiled BUDGET_S=240 (the
 # training data are reused; the eager loop with its validation; compiled_bare if time is
-# left).
+# left), or, with ~3 minutes left, SKIP=eager,compiled,loop_compiled,compiled_bare LOOP_S=0
+# LOOP_PARTS=val BUDGET_S=150: the validation time alone, which the summary combines with
+# the compiled loop's rate into the projected schedule.
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -175,9 +177,12 @@ step loop_compiled $((LOOP_S + 170)) "${LOOP[@]}" --parts none "${COMPILE[@]}" \
 LOOP_PARTS=${LOOP_PARTS:-pipeline,transfer,val}
 VAL_EST=0
 if [[ ",$LOOP_PARTS," == *",val,"* ]]; then VAL_EST=60; fi  # making the validation set
-if runs loop $((LOOP_S + 150 + VAL_EST)); then
+# LOOP_S=0: the loop step measures only its parts (a short second call: the validation
+# time the projected schedule needs, e.g. LOOP_S=0 LOOP_PARTS=val)
+LOOP_EST=$(( LOOP_S > 0 ? LOOP_S + 150 : 60 ))
+if runs loop $((LOOP_EST + VAL_EST)); then
   if (( VAL_EST > 0 )); then val_data; fi
-  step loop $((LOOP_S + 150)) "${LOOP[@]}" --parts "$LOOP_PARTS" \
+  step loop $LOOP_EST "${LOOP[@]}" --parts "$LOOP_PARTS" \
     --profile-loop "$OUT/profile_loop.txt"
 fi
 # the compiled bare network (its own compilation, ~1-2 min) only adds the compiled ratio
