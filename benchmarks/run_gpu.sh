@@ -4,40 +4,44 @@
 # benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
 # lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist, and
 # writes one JSON per step and an op profile per profiled step to $OUT (at most 8 files
-# come back from one device call: 5 JSON + 3 profiles + the caller's tee of stdout to
-# $OUT/run.log would be 9, but the two calls below bring back 6 and 4).
+# come back from one device call: all steps would write 6 JSON + 4 profiles, but the
+# first call below brings back at most 7 + the caller's tee of stdout to $OUT/run.log).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
 # Steps, most important first; a step that would not finish inside BUDGET_S seconds of the
 # script is skipped with a log line (its estimate: the second argument of each `step` call):
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
-#   compiled   the ADPD train step again with torch.compile
-#   loop_compiled  the real training loop as the fast config runs it (Runner, torch.compile,
-#              config batch 128, one DataLoader worker per core), 5 iterations profiled
-#              (profile_loop_compiled.txt)
+#   loop_cudagraphs  the real training loop as the fast config runs it (Runner, config
+#              batch 128, one DataLoader worker per core) compiled with CUDA graphs
+#              (torch.compile mode reduce-overhead), 5 iterations profiled
+#              (profile_loop_cudagraphs.txt)
+#   compiled   the ADPD train step with torch.compile (COMPILE_MODE, default mode)
+#   loop_compiled  the same loop compiled in COMPILE_MODE (default: torch's default mode,
+#              as the fast config runs it), profiled (profile_loop_compiled.txt)
 #   loop       the same loop eager (where the host time goes without compilation)
 #              + the data pipeline per worker + the main process's CPU per batch
 #              + one validation -> the projected full-schedule minutes
 #   compiled_bare  the bare DenseNet121 step with torch.compile
-# The first three give every number of the issue's acceptance list: they run first, in one
-# call. EAGER_PARTS / LOOP_PARTS narrow the eager and loop steps (a short rerun:
-# EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the loops with N torch
-# intra-op threads in the main process. COMPILE_MODE=reduce-overhead (or another
-# torch.compile mode) goes to the compiled steps: CUDA graphs, if the compiled loop is
-# still host-bound (its profile: GPU kernel ms per iteration well under the iteration).
+# Why this order: on the H100 (2026-11-26, benchmarks/h100_2026-11-26_fast.json) the
+# compiled step met its bar (3,311 img/s) but the compiled loop did not (1,290 samples/s):
+# host-bound, 99 ms per iteration for 35 ms of GPU kernels, most of the host time spent
+# launching ~1,700 kernels per iteration. CUDA graphs replay them as a few launches; the
+# loop with them is the open number. EAGER_PARTS / LOOP_PARTS narrow the eager and loop
+# steps (a short rerun: EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the
+# loops with N torch intra-op threads in the main process.
 #
-# Seconds measured on the H100 (2026-11-26, run 1): wheels + phantom data 99, eager 80, loop
-# 182 (its two validations of 406 1024-px images and the DataLoader starts included),
-# compiled 167 (compilation included). The validation set (NUM_CXR8 1024-px PNGs: ~0.12
-# CPU-s each to draw on the 2-core dev CPU, ~3x a 320-px training image; how run 1's 99 s
-# split was not logged) is made only when the loop step runs. With a 15-minute budget:
-# call 1 as is (timeout 600 s: eager, compiled, loop_compiled), then at once on the
-# still-warm machine call 2 with SKIP=eager,compiled,loop_compiled BUDGET_S=240 (the
-# training data are reused; the eager loop with its validation; compiled_bare if time is
-# left), or, with ~3 minutes left, SKIP=eager,compiled,loop_compiled,compiled_bare LOOP_S=0
-# LOOP_PARTS=val BUDGET_S=150: the validation time alone, which the summary combines with
-# the compiled loop's rate into the projected schedule.
+# Seconds measured on the H100 (2026-11-26, run 3): wheels + phantom training data 65,
+# eager 76, compiled 161, loop_compiled 255 (compilation ~150 and the exit of its 16
+# workers included; WorkerShutdownHook has since cut the exit); run 4 (warm machine):
+# wheels 15, the 1024-px validation set 38, pipeline + transfer + validation parts < 60,
+# then the process took > 2 min to exit (fixed: WorkerShutdownHook). The validation set is
+# made only when the loop step runs. With a 15-minute budget: call 1 as is (timeout 600 s),
+# then at once on the still-warm machine call 2 with
+# SKIP=eager,loop_cudagraphs,compiled BUDGET_S=<what is left> (the training data are
+# reused), or, with ~3 minutes left, SKIP=eager,loop_cudagraphs,compiled,loop_compiled,
+# compiled_bare LOOP_S=0 LOOP_PARTS=val BUDGET_S=150: the validation time alone, which the
+# summary combines with each loop's rate into the projected schedule.
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -170,8 +174,10 @@ LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-s
 COMPILE=(--compile ${COMPILE_MODE:+--compile-mode $COMPILE_MODE})
 step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --profile "$OUT/profile_adpd_train.txt"
+# the issue's loop bar is the rate of a compiled loop (the fast config compiles)
+step loop_cudagraphs $((LOOP_S + 190)) "${LOOP[@]}" --parts none --compile \
+  --compile-mode reduce-overhead --profile-loop "$OUT/profile_loop_cudagraphs.txt"
 step compiled 180 --batch-size "$BATCH" --parts train "${COMPILE[@]}"
-# the loop the fast config trains with (its compile hook); the issue's loop bar is its rate
 step loop_compiled $((LOOP_S + 170)) "${LOOP[@]}" --parts none "${COMPILE[@]}" \
   --profile-loop "$OUT/profile_loop_compiled.txt"
 LOOP_PARTS=${LOOP_PARTS:-pipeline,transfer,val}

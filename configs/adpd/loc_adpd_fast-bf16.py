@@ -12,7 +12,11 @@
 # * cuDNN autotuning (every training and test input is 224 x 224).
 # * 16 DataLoader workers: one per core of an H100/H200 node slice, for training and for
 #   the 91 validations too (a validation, 406 NIH PNGs of 1024 px, took 3.9 s on the H100
-#   with 4 workers; decoding them is most of its CPU work).
+#   with 4 workers and 1.24 s with 16; decoding them is most of its CPU work).
+# * torch.compile in its default mode. At batch 128 the compiled loop is host-bound on the
+#   H100 (99 ms per iteration for 35 ms of GPU kernels, kernel launches); CUDA graphs,
+#   default_hooks.compile.mode='reduce-overhead', are the candidate fix, not yet measured
+#   on a GPU (benchmarks/run_gpu.sh, step loop_cudagraphs).
 # * the validation report's figures (PR curves, overlays; ~1 s of CPU each time) drawn by a
 #   background process while training goes on (ADPDReportHook(background=True)).
 # * AdamW's fused kernel (same update, one kernel set for all parameters): the eager step

@@ -6,6 +6,7 @@ import copy
 import statistics
 import time
 
+from ..engine.hooks.worker_shutdown_hook import shutdown_persistent_workers
 from .timing import worker_threads
 
 
@@ -95,5 +96,6 @@ def bench_transfer(cfg, args, device, batches=12):
         t0 = time.process_time()
         next(it)
         per_batch.append(time.process_time() - t0)
+    shutdown_persistent_workers(loader)  # now, not at exit (see WorkerShutdownHook)
     del it, loader
     return 1e3 * statistics.median(per_batch), dl_cfg['batch_size'], dl_cfg['num_workers']

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import torch
 
+from ..utils.compile import mark_step
 from .timing import autocast, timed
 
 
@@ -16,11 +17,15 @@ def bench_infer(model, batch, args, device):
     data = model.data_preprocessor(batch, False)
     with torch.no_grad():
         def net_only():
+            if args.compile:
+                mark_step()
             with autocast(device, args.amp):
                 model._forward(data['inputs'])
         t_net, _ = timed(net_only, device, args.warmup, args.iters, args.repeats)
 
         def full():
+            if args.compile:
+                mark_step()
             with autocast(device, args.amp):
                 model.predict(data['inputs'], data['data_samples'])
         t_full, _ = timed(full, device, 1, max(1, args.iters // 2), args.repeats)

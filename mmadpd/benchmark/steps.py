@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from ..utils.compile import mark_step
 from .timing import autocast
 
 
@@ -90,7 +91,10 @@ def still_compiled(model):
 
 def train_step(model, data, optim_wrapper, args, device):
     """model.train_step; on a CPU with --amp, under CPU autocast (AmpOptimWrapper's
-    optim_context does that on a GPU)."""
+    optim_context does that on a GPU). Compiled, each step is one CUDA-graph iteration
+    (as ADPDCompileHook marks them in a Runner)."""
+    if args.compile:
+        mark_step()
     if args.amp != 'none' and device.type != 'cuda':
         with autocast(device, args.amp):
             return model.train_step(data, optim_wrapper)
@@ -140,6 +144,8 @@ def bare_train_step(cfg, batch, args, device, num_classes):
     mean_std = grey_mean_std(cfg)
 
     def step():
+        if args.compile:
+            mark_step()
         loss = bare_loss(net, batch['inputs'], target, args, device, mean_std)
         opt.zero_grad(set_to_none=True)
         loss.backward()

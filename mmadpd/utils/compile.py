@@ -17,6 +17,14 @@ failure inside a compiled backward surfaces at ``loss.backward()`` and stops the
 (Checked on the CPU: every ADPD part trains compiled with the inductor backend; the
 ``aot_eager`` debugging backend of torch 2.14 fails in the anatomy head's backward with a
 view/stride error, so do not use it for ADPD.)
+
+CUDA graphs (``mode='reduce-overhead'``, also part of ``'max-autotune'``): each compiled
+part's kernels replay as one graph launch, which removes the per-kernel host cost that
+bounds the compiled training loop at batch 128 (H100: 99 ms per iteration for 35 ms of GPU
+kernels, benchmarks/h100_2026-11-26_fast.json). Their outputs live in a memory pool that
+the next iteration's replay reuses; :func:`mark_step` at the start of every iteration
+(``ADPDCompileHook`` does it) tells torch where an iteration begins, so the three parts
+chain within one iteration whatever the heuristic would guess.
 """
 from __future__ import annotations
 
@@ -48,6 +56,16 @@ def _guard(module: torch.nn.Module, compiled: Callable, name: str) -> Callable:
             return out
 
     return call
+
+
+def mark_step() -> None:
+    """Mark the start of a training / inference iteration for CUDA-graph trees
+    (``torch.compiler.cudagraph_mark_step_begin``; a counter increment, nothing else,
+    without CUDA graphs). Outputs of compiled parts from earlier iterations must not be
+    read after the next iteration's compiled calls (torch raises if they are)."""
+    mark = getattr(getattr(torch, 'compiler', None), 'cudagraph_mark_step_begin', None)
+    if mark is not None:
+        mark()
 
 
 def compile_submodules(model: torch.nn.Module, parts: Iterable[str] = DEFAULT_PARTS,

@@ -94,3 +94,19 @@ def test_in_place_compile_keeps_state_dict_keys_and_outputs(logged):
     assert model.backbone._compiled_call_impl is not None
     assert torch.allclose(model(x), expected, atol=1e-6)
     assert not [m for m in logged if 'failed' in m]
+
+
+def test_each_iteration_marks_a_cuda_graph_step_when_compiled(monkeypatch, logged):
+    marks = []
+    monkeypatch.setattr(torch.compiler, 'cudagraph_mark_step_begin', lambda: marks.append(1))
+    eager = ADPDCompileHook(parts=('missing',))  # nothing compiled: nothing to mark
+    eager.before_run(_runner(TwoParts()))
+    eager.before_train_iter(None, 0)
+    assert marks == []
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kw: fn)
+    hook = ADPDCompileHook(mode='reduce-overhead')
+    hook.before_run(_runner(TwoParts()))
+    hook.before_train_iter(None, 0)
+    hook.before_val_iter(None, 0)
+    hook.before_test_iter(None, 0)
+    assert len(marks) == 3

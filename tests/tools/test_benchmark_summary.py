@@ -95,3 +95,22 @@ def test_read_steps_later_folder_wins_and_bad_input_is_named(tmp_path):
     (tmp_path / 'a' / 'bench_loop.json').write_text('{"device": ')
     with pytest.raises(ValueError, match='bench_loop.json is not valid JSON'):
         benchmark_summary.read_steps([str(tmp_path / 'a')])
+
+
+def test_the_fastest_compiled_loop_is_judged_and_each_loop_is_projected():
+    steps = dict(
+        loop_compiled=dict(device='NVIDIA H100 80GB HBM3', train_loop_samples_s_compiled=1290.0),
+        loop_cudagraphs=dict(device='NVIDIA H100 80GB HBM3',
+                             train_loop_samples_s_compiled_reduce_overhead=2600.0),
+        loop=dict(device='NVIDIA H100 80GB HBM3', val_s_per_run=1.25))
+    s = summarize(steps, SCHEDULE)
+    for suffix, rate in (('_compiled', 1290.0), ('_compiled_reduce_overhead', 2600.0)):
+        assert s[f'projected_schedule_min{suffix}'] == pytest.approx(
+            (45775 * 128 / rate + 91 * 1.25) / 60)
+    goals = {name: (value, bar, met) for name, value, bar, met in check_goals(s)}
+    assert goals['training loop (compiled, CUDA graphs), samples/s'] == (2600.0, '>= 2200',
+                                                                        True)
+    assert goals['projected 25-epoch schedule, min'][2] is True  # 39.5 min
+    steps['loop_cudagraphs']['train_loop_samples_s_compiled_reduce_overhead'] = 900.0
+    goals = {name: met for name, _, _, met in check_goals(summarize(steps, SCHEDULE))}
+    assert goals['training loop (compiled), samples/s'] is False  # 1,290 judged

@@ -45,6 +45,7 @@ On an H200 (16 cores), e.g.:
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import os.path as osp
 import platform
@@ -60,7 +61,7 @@ from mmadpd.benchmark.inference import bench_infer
 from mmadpd.benchmark.loop import bench_loop
 from mmadpd.benchmark.profiling import (profile_steps, record_kernel_time,
                                         synchronising_calls, write_profile)
-from mmadpd.benchmark.results import write_json
+from mmadpd.benchmark.results import mode_suffix, result_suffix, write_json
 from mmadpd.benchmark.runner import projected_schedule_min
 from mmadpd.benchmark.steps import (bare_train_step, build_adpd, still_compiled,
                                     synthetic_batch, train_step)
@@ -139,7 +140,8 @@ def main(argv=None):
                command=' '.join([osp.basename(sys.executable)] + sys.argv),
                torch_threads=torch.get_num_threads(),
                load_avg_start=list(os.getloadavg()))
-    key = '_compiled' if args.compile else ''
+    key = result_suffix(args.compile, args.compile_mode)
+    parts_key = mode_suffix(args.compile_mode)  # compiled-parts lists: per mode
 
     model = optim = batch = None
     if parts & {'train', 'bare', 'infer'}:
@@ -162,9 +164,9 @@ def main(argv=None):
         t = times['adpd_train'][0]
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
         if args.compile:  # a part whose compilation failed runs eager: say so in the JSON
-            res['compiled_parts_after_training'] = still_compiled(model)
+            res[f'compiled_parts_after_training{parts_key}'] = still_compiled(model)
             print(f'    still compiled after the timed steps: '
-                  f'{res["compiled_parts_after_training"]}')
+                  f'{res[f"compiled_parts_after_training{parts_key}"]}')
     if 'bare_densenet121_train' in times:
         t = times['bare_densenet121_train'][0]
         print(f'(b) bare DenseNet121 train step: {args.batch_size / t:,.0f} img/s '
@@ -269,7 +271,7 @@ def main(argv=None):
               f'{sps:,.0f} samples/s ({loop["iter_ms"]:.1f} ms per iteration, '
               f'{loop["data_wait_ms"]:.1f} ms of it waiting for data)')
         if 'compiled_parts' in loop:
-            res['train_loop_compiled_parts'] = loop['compiled_parts']
+            res[f'train_loop_compiled_parts{parts_key}'] = loop['compiled_parts']
             print(f'    still compiled after the loop: {loop["compiled_parts"]}')
         if 'kernel_ms' in loop:
             res[f'train_loop_kernel_ms{key}'] = loop['kernel_ms']
@@ -289,5 +291,12 @@ def main(argv=None):
     return res
 
 
+# Seconds the interpreter may take to exit once the results are written. Longer means
+# something was left running (e.g. DataLoader workers: a 16-worker loader once held a
+# finished benchmark on the H100 for > 2 min): then every thread's stack is printed and
+# the process ends (status 1), instead of silently using up a GPU session's minutes.
+EXIT_GRACE_S = 30
+
 if __name__ == '__main__':
     main()
+    faulthandler.dump_traceback_later(EXIT_GRACE_S, exit=True)

@@ -2,6 +2,7 @@
 
     custom_hooks = [dict(type='ADPDCompileHook')]          # backbone + both heads
     custom_hooks = [dict(type='ADPDCompileHook', parts=('backbone',), mode='max-autotune')]
+    default_hooks = dict(compile=dict(type='ADPDCompileHook', mode='reduce-overhead'))
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
-from ...utils.compile import DEFAULT_PARTS, compile_submodules
+from ...utils.compile import DEFAULT_PARTS, compile_submodules, mark_step
 
 
 @HOOKS.register_module()
@@ -22,11 +23,14 @@ class ADPDCompileHook(Hook):
     Calls :func:`mmadpd.utils.compile.compile_submodules` on the unwrapped model (inside
     DDP as well) once, in ``before_run``; checkpoints keep the eager parameter names. When
     compilation fails (now or at the first forward), the part runs eager and the log says
-    so; the run goes on.
+    so; the run goes on. Every train / val / test iteration starts with
+    :func:`~mmadpd.utils.compile.mark_step`, which CUDA-graph modes need to know where an
+    iteration begins.
 
     Args:
         parts: attribute names of the sub-modules to compile.
-        mode: ``torch.compile`` mode (None = default; ``'max-autotune'`` tunes longer).
+        mode: ``torch.compile`` mode (None = default; ``'reduce-overhead'``: CUDA graphs;
+            ``'max-autotune'``: tunes kernels longer, with CUDA graphs).
         dynamic: ``torch.compile`` dynamic-shape setting (None = automatic).
         fullgraph: fail instead of graph-breaking (then falls back to eager).
         backend: ``torch.compile`` backend (None = inductor).
@@ -47,3 +51,17 @@ class ADPDCompileHook(Hook):
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         self.compiled = compile_submodules(model, self.parts, **self.compile_kwargs)
+
+    # one CUDA-graph generation per iteration (see mmadpd.utils.compile.mark_step)
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._mark_step()
+
+    def before_val_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._mark_step()
+
+    def before_test_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._mark_step()
+
+    def _mark_step(self) -> None:
+        if self.compiled:
+            mark_step()
