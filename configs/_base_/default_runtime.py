@@ -19,7 +19,7 @@ default_hooks = dict(
     # its own built-in default hooks).
     report=dict(type='ADPDReportHook'),
     # Stops persistent DataLoader workers when train()/val()/test() ends: left to exit,
-    # torch (<= 2.11) joins each with a 5 s timeout, ~160 s for 16 + 16 workers.
+    # older torch joins each with a 5 s timeout, ~160 s for 16 + 16 workers.
     worker_shutdown=dict(type='WorkerShutdownHook'))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 

@@ -1,15 +1,16 @@
 """WorkerShutdownHook: stop persistent DataLoader workers when a run ends, not at exit.
 
 A DataLoader with ``persistent_workers=True`` keeps its worker processes (and, with
-``pin_memory=True``, its pin-memory thread) until the iterator is deleted. If that happens
-only at interpreter exit, torch up to at least 2.11 cleans each worker up with an atexit
-handler that *joins it with a 5 s timeout before terminating it*, without first telling
-it to stop: 5 s per worker, one after the other. With the fast configs' 16 training and
-16 validation workers a finished ``tools/train.py`` sat ~160 s after its last log line
-(seen on the H100: a benchmark process with one 16-worker validation loader took > 2 min
-to exit after writing its results). Shutting the iterators down in ``after_run`` (the
-orderly path: each worker is sent its stop signal, then joined) takes well under a
-second, and the atexit handlers then find nothing alive.
+``pin_memory=True``, its pin-memory thread) until the iterator is deleted. Left to
+interpreter exit, older torch releases clean each such worker up with an atexit handler
+that joins it with a 5 s timeout before terminating it, without first telling it to stop
+(pytorch/pytorch#81794): 5 s per worker, one after the other, so the fast configs' 16
+training + 16 validation workers would hold a finished ``tools/train.py`` ~160 s. Seen on
+the H100 (torch 2.11): a benchmark process whose 16-worker pinned validation loader was
+still alive wrote its results and then did not exit in the 2 minutes it had left. (The
+torch 2.14 here shuts such iterators down in order at exit.) Shutting them down in
+``after_run`` takes the orderly path everywhere: each worker is sent its stop signal,
+then joined, well under a second, and the atexit handlers find nothing alive.
 
 A later ``runner.val()``/``runner.test()`` of the same Runner starts new workers at its
 first batch. (``runner.train()`` runs its iteration-based schedule once: a second call
