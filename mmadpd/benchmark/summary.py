@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
+from .results import mode_suffix, result_suffix
 from .runner import schedule_minutes
 
 # Speed goals (issue 8). The compiled step's bar depends on the GPU: the anchors were
@@ -18,13 +19,23 @@ INFER_BAR = 8000.0
 LOOP_BAR = 2200.0
 SCHEDULE_BAR_MIN = 45.0
 
-# the measured loops, by key suffix (see mmadpd.benchmark.results.result_suffix): CUDA
-# graphs, compiled, eager; the loop goal judges the fastest compiled one
-LOOP_SUFFIXES = {'_compiled_reduce_overhead': 'compiled, CUDA graphs',
-                 '_compiled': 'compiled', '': 'eager'}
+# the measured loops, by key suffix (the benchmark's result_suffix): CUDA graphs,
+# compiled, eager; the loop goal judges the fastest compiled one
+CUDA_GRAPHS = result_suffix(True, 'reduce-overhead')
+LOOP_SUFFIXES = {CUDA_GRAPHS: 'compiled, CUDA graphs', result_suffix(True): 'compiled',
+                 result_suffix(False): 'eager'}
+
+
+def _loop_keys(suffix: str) -> List[str]:
+    """The keys of one measured loop (see tools/analysis_tools/benchmark.py)."""
+    return [f'train_loop_{k}{suffix}'
+            for k in ('samples_s', 'iter_ms', 'data_wait_ms', 'kernel_ms', 'gpu_busy')]
+
+
+_LOOP_SHAPE = ['train_loop_workers', 'train_loop_batch_size']
 
 # the step JSON keys the summary takes, by step; a key two steps have comes from the
-# first (the loop's workers and batch size: the compiled loop's)
+# first (the loop's workers and batch size: the first compiled loop's)
 _KEYS = [
     ('eager', ['adpd_train_img_s', 'bare_densenet121_train_img_s', 'adpd_over_bare_train',
                'adpd_train_gpu_busy', 'bare_densenet121_train_gpu_busy',
@@ -32,20 +43,14 @@ _KEYS = [
                'adpd_train_sync_calls', 'adpd_infer_img_s', 'adpd_predict_img_s',
                'postprocess_ms_per_img']),
     ('compiled', ['adpd_train_img_s_compiled', 'compiled_parts_after_training']),
-    # the loop with CUDA graphs (torch.compile mode 'reduce-overhead')
-    ('loop_cudagraphs', [f'train_loop_{k}_compiled_reduce_overhead' for k in
-                         ('samples_s', 'iter_ms', 'data_wait_ms', 'kernel_ms', 'gpu_busy')]
-     + ['train_loop_compiled_parts_reduce_overhead', 'train_loop_workers',
-        'train_loop_batch_size']),
+    ('loop_cudagraphs', _loop_keys(CUDA_GRAPHS) + [
+        f'train_loop_compiled_parts{mode_suffix("reduce-overhead")}'] + _LOOP_SHAPE),
     ('compiled_bare', ['bare_densenet121_train_img_s_compiled']),
-    ('loop_compiled', ['train_loop_samples_s_compiled', 'train_loop_iter_ms_compiled',
-                       'train_loop_data_wait_ms_compiled', 'train_loop_kernel_ms_compiled',
-                       'train_loop_gpu_busy_compiled', 'train_loop_compiled_parts',
-                       'train_loop_workers', 'train_loop_batch_size']),
-    ('loop', ['train_loop_samples_s', 'train_loop_iter_ms', 'train_loop_data_wait_ms',
-              'train_loop_kernel_ms', 'train_loop_gpu_busy', 'train_loop_workers',
-              'train_loop_batch_size', 'pipeline_samples_s_per_worker',
-              'transfer_main_process_ms_per_batch', 'val_s_per_run', 'val_images']),
+    ('loop_compiled', _loop_keys(result_suffix(True)) + ['train_loop_compiled_parts']
+     + _LOOP_SHAPE),
+    ('loop', _loop_keys(result_suffix(False)) + _LOOP_SHAPE + [
+        'pipeline_samples_s_per_worker', 'transfer_main_process_ms_per_batch',
+        'val_s_per_run', 'val_images']),
 ]
 
 
