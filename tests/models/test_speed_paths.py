@@ -65,14 +65,17 @@ def reference_to_original(boxes, sample):
 
 
 # ---------------------------------------------------------------- random batches
-def random_batch(seed, batch=7, size=(48, 64)):
-    """Samples with absent regions, duplicated regions, empty images and two input
-    shapes (targets normalise by each sample's own shape)."""
+def random_batch(seed, batch=7, size=(48, 64), distinct=False):
+    """Samples with absent regions, duplicated regions (none with ``distinct``, the usual
+    batch, which takes the targets' direct-write path), empty images and two input shapes
+    (targets normalise by each sample's own shape)."""
     g = torch.Generator().manual_seed(seed)
     samples = []
     for b in range(batch):
-        n = 0 if b == 2 else int(torch.randint(1, 2 * NUM_REGIONS, (1,), generator=g))
-        labels = torch.randint(0, NUM_REGIONS, (n,), generator=g)  # duplicates likely
+        most = NUM_REGIONS if distinct else 2 * NUM_REGIONS - 1
+        n = 0 if b == 2 else int(torch.randint(1, most + 1, (1,), generator=g))
+        labels = (torch.randperm(NUM_REGIONS, generator=g)[:n] if distinct
+                  else torch.randint(0, NUM_REGIONS, (n,), generator=g))  # duplicates likely
         xy = torch.rand(n, 2, generator=g) * 30
         boxes = torch.cat([xy, xy + torch.rand(n, 2, generator=g) * 30 + 1], 1)
         path = (torch.rand(n, NUM_CLASSES, generator=g) < 0.3).float()
@@ -84,12 +87,18 @@ def random_batch(seed, batch=7, size=(48, 64)):
     return samples
 
 
-@pytest.mark.parametrize('seed', [0, 1, 2])
-def test_box_targets_equal_reference(seed):
+def has_duplicates(samples):
+    return any(len(set(s.gt_instances.labels.tolist())) < len(s.gt_instances)
+               for s in samples)
+
+
+@pytest.mark.parametrize('seed,distinct', [(0, False), (1, False), (2, False), (0, True),
+                                           (4, True)])
+def test_box_targets_equal_reference(seed, distinct):
     head = MODELS.build(dict(type='AnatomyDETRHead', num_regions=NUM_REGIONS, in_channels=8,
                              embed_dims=16, layer_cfg=dict(num_heads=2)))
-    samples = random_batch(seed)
-    assert any(len(set(s.gt_instances.labels.tolist())) < len(s.gt_instances) for s in samples)
+    samples = random_batch(seed, distinct=distinct)
+    assert has_duplicates(samples) != distinct
     t = head.get_targets(samples)
     present, boxes = reference_box_targets(samples, NUM_REGIONS)
     assert torch.equal(t['present'], present)
@@ -98,18 +107,39 @@ def test_box_targets_equal_reference(seed):
     assert torch.equal(t['present_index'], present.flatten().nonzero().squeeze(1))
 
 
-@pytest.mark.parametrize('seed', [0, 3])
-def test_label_targets_equal_reference(seed):
+@pytest.mark.parametrize('seed,distinct', [(0, False), (3, False), (1, True)])
+def test_label_targets_equal_reference(seed, distinct):
     head = MODELS.build(dict(type='RegionPathologyHead', in_channels=8,
                              num_classes=NUM_CLASSES,
                              class_names=[f'c{i}' for i in range(NUM_CLASSES)],
                              loss_cls=dict(type='AsymmetricLoss'),
                              loss_mil=dict(type='LSEPoolMILLoss')))
-    samples = random_batch(seed)
+    samples = random_batch(seed, distinct=distinct)
+    assert has_duplicates(samples) != distinct
     t = head.get_targets(samples, NUM_REGIONS)
     assert torch.equal(t['region_labels'],
                        reference_label_targets(samples, NUM_REGIONS, NUM_CLASSES))
     assert torch.equal(t['image_labels'], torch.stack([s.gt_image_labels for s in samples]))
+
+
+def test_concat_arrays_takes_any_per_sample_type():
+    """Tensors (with autograd history too), box types, arrays and lists concatenate to the
+    same numbers; an all-tensor batch takes the one-cat path."""
+    from mmdet.structures.bbox import HorizontalBoxes
+    from mmadpd.models.heads.region_targets import concat_arrays
+    rows = [[[0, 1, 2, 3]], [[4, 5, 6, 7], [8, 9, 10, 11]], np.zeros((0, 4))]
+    want = np.array(rows[0] + rows[1], np.float32)
+    kinds = [[torch.tensor(r, dtype=torch.float64).reshape(-1, 4) for r in rows],
+             [HorizontalBoxes(torch.tensor(r, dtype=torch.float32).reshape(-1, 4))
+              for r in rows],
+             [torch.tensor(r, dtype=torch.float32, requires_grad=True).reshape(-1, 4)
+              for r in rows],
+             [np.asarray(r, np.float32).reshape(-1, 4) for r in rows],
+             [torch.tensor(rows[0]), np.asarray(rows[1]), rows[2]]]
+    for values in kinds:
+        got = concat_arrays(values, np.float32)
+        assert got.dtype == np.float32 and np.array_equal(got, want)
+    assert concat_arrays([], np.int64).shape == (0,)
 
 
 def test_out_of_range_label_names_the_image():

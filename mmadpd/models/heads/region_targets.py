@@ -27,17 +27,37 @@ from mmdet.structures import DetDataSample
 def as_array(values, dtype) -> np.ndarray:
     """A tensor (any device), array, list or mmdet box type as a numpy array."""
     values = getattr(values, 'tensor', values)  # mmdet box types wrap a tensor
-    if hasattr(values, 'detach'):
-        values = values.detach().cpu().numpy()
+    if isinstance(values, Tensor):
+        # called for every gt field of every sample of every batch: a CPU tensor without
+        # autograd history is shared with numpy directly (detach + cpu are two more calls)
+        if values.requires_grad or values.device.type != 'cpu':
+            values = values.detach().cpu()
+        values = values.numpy()
     return np.asarray(values, dtype=dtype)
+
+
+def concat_arrays(values: Sequence, dtype) -> np.ndarray:
+    """Per-sample values (tensors, arrays, lists or mmdet box types, each (M_i, ...))
+    concatenated along the first axis as ONE numpy array (sum M_i, ...).
+
+    The usual batch (all tensors) takes one ``torch.cat`` and one conversion instead of a
+    conversion per sample (hundreds of calls per batch).
+    """
+    values = [getattr(v, 'tensor', v) for v in values]  # mmdet box types wrap a tensor
+    if values and all(isinstance(v, Tensor) for v in values):
+        return as_array(torch.cat(values), dtype)
+    return np.concatenate([as_array(v, dtype) for v in values]) if values else \
+        np.zeros(0, dtype)
 
 
 def input_shape_of(sample: DetDataSample) -> Tuple[int, int]:
     """(h, w) of the network input the sample's boxes live in: the padded batch shape set by
     the data preprocessor, else pad_shape, else img_shape."""
     for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
-        if key in sample.metainfo:
-            h, w = sample.metainfo[key][:2]
+        # get() reads one attribute; ``sample.metainfo`` would build a dict of all keys
+        shape = sample.get(key)
+        if shape is not None:
+            h, w = shape[:2]
             return int(h), int(w)
     raise KeyError('data sample has none of batch_input_shape/pad_shape/img_shape in its '
                    'metainfo; cannot normalise its boxes')
@@ -52,17 +72,23 @@ def flat_region_rows(samples: Sequence[DetDataSample], num_regions: int,
     Raises:
         ValueError: a region label outside ``0..num_regions-1``, naming the image.
     """
-    labels = [as_array(s.gt_instances.labels, np.int64).reshape(-1) for s in samples]
-    counts = [len(lab) for lab in labels]
-    flat_labels = np.concatenate(labels) if labels else np.zeros(0, np.int64)
+    labels = [s.gt_instances.labels for s in samples]
+    counts = [lab.shape[0] if isinstance(lab, Tensor) else len(lab) for lab in labels]
+    flat_labels = concat_arrays(labels, np.int64).reshape(-1)
     sample_of = np.repeat(np.arange(len(samples), dtype=np.int64), counts)
     bad = (flat_labels < 0) | (flat_labels >= num_regions)
     if bad.any():
         first = int(sample_of[np.argmax(bad)])
         raise ValueError(f'{owner}: region label out of range 0..{num_regions - 1} in '
                          f'{samples[first].metainfo.get("img_path", "<unknown image>")}: '
-                         f'{labels[first].tolist()}')
+                         f'{as_array(labels[first], np.int64).tolist()}')
     return sample_of * num_regions + flat_labels, sample_of
+
+
+def _all_distinct(rows: np.ndarray, num_rows: int) -> bool:
+    """No region listed twice in one image (the usual batch): every row can then be
+    written directly, without the sort and grouped reduction a duplicate needs."""
+    return not len(rows) or int(np.bincount(rows, minlength=num_rows).max()) <= 1
 
 
 def _groups(rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,15 +116,18 @@ def box_targets(samples: Sequence[DetDataSample], num_regions: int, owner: str
     xyxy = np.zeros((num_rows, 4), np.float32)
     present = np.zeros(num_rows, bool)
     if len(rows):
-        boxes = np.concatenate([as_array(s.gt_instances.bboxes, np.float32).reshape(-1, 4)
-                                for s in samples])
+        boxes = concat_arrays([s.gt_instances.bboxes for s in samples],
+                              np.float32).reshape(-1, 4)
         shapes = np.array([input_shape_of(s) for s in samples], np.float32)  # (B, 2) h, w
         norm = boxes / shapes[:, [1, 0, 1, 0]][sample_of]
-        order, starts, group_rows = _groups(rows)
-        norm = norm[order]
-        xyxy[group_rows, :2] = np.minimum.reduceat(norm[:, :2], starts, axis=0)
-        xyxy[group_rows, 2:] = np.maximum.reduceat(norm[:, 2:], starts, axis=0)
-        present[group_rows] = True
+        if _all_distinct(rows, num_rows):
+            xyxy[rows] = norm
+        else:
+            order, starts, rows = _groups(rows)
+            norm = norm[order]
+            xyxy[rows, :2] = np.minimum.reduceat(norm[:, :2], starts, axis=0)
+            xyxy[rows, 2:] = np.maximum.reduceat(norm[:, 2:], starts, axis=0)
+        present[rows] = True
     # xyxy -> cxcywh with the float32 operations of mmdet's bbox_xyxy_to_cxcywh (absent
     # rows stay zeros: their xyxy is zeros)
     cxcywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / np.float32(2),
@@ -111,13 +140,16 @@ def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,
     """Per-region pathology labels (B*N, C) float32, zeros where a region is absent; a
     region listed twice gets the OR of its 0/1 labels (their sum clamped to 1)."""
     rows, _ = flat_region_rows(samples, num_regions, owner)
-    out = np.zeros((len(samples) * num_regions, num_classes), np.float32)
+    num_rows = len(samples) * num_regions
+    out = np.zeros((num_rows, num_classes), np.float32)
     if len(rows):
-        labels = np.concatenate([
-            as_array(s.gt_instances.pathology_labels, np.float32).reshape(-1, num_classes)
-            for s in samples])
-        order, starts, group_rows = _groups(rows)
-        out[group_rows] = np.minimum(np.add.reduceat(labels[order], starts, axis=0), 1)
+        labels = concat_arrays([s.gt_instances.pathology_labels for s in samples],
+                               np.float32).reshape(-1, num_classes)
+        if _all_distinct(rows, num_rows):
+            out[rows] = np.minimum(labels, 1)
+        else:
+            order, starts, rows = _groups(rows)
+            out[rows] = np.minimum(np.add.reduceat(labels[order], starts, axis=0), 1)
     return out
 
 
