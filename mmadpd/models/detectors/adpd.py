@@ -1,6 +1,7 @@
 """ADPD detector: backbone -> AnatomyDETRHead -> RegionPathologyHead -> WBF post-processing."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -144,6 +145,21 @@ class ADPD(BaseDetector):
             logits, targets['present'], cls_targets['region_labels'],
             cls_targets['image_labels']))
         return losses
+
+    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """mmengine's ``parse_losses`` for ADPD's scalar losses: the total is the sum of
+        the terms whose name contains ``'loss'`` and ``log_vars`` holds ``loss`` then every
+        term, as mmengine's. mmengine takes a ``.mean()`` of each term and adds them one
+        by one, a kernel per step of the way in forward and backward; here the scalars
+        are summed in one go. Anything but scalar tensors of one dtype takes mmengine's
+        path."""
+        values = list(losses.values())
+        if not all(isinstance(v, Tensor) and v.dim() == 0 for v in values) or \
+                len({(v.dtype, v.device) for v in values}) > 1:
+            return super().parse_losses(losses)
+        terms = [v for k, v in losses.items() if 'loss' in k]
+        total = torch.stack(terms).sum() if terms else 0
+        return total, OrderedDict([('loss', total)] + list(losses.items()))
 
     @torch.no_grad()
     def predict(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample],

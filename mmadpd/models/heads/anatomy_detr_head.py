@@ -10,10 +10,14 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
-
+from ..losses.giou_loss import cxcywh_to_xyxy
 from ..vocabulary import resolve_vocabulary
 from .region_targets import box_targets, upload_dicts
+
+
+def _is_compiling() -> bool:
+    compiler = getattr(torch, 'compiler', None)
+    return bool(compiler is not None and compiler.is_compiling())
 
 
 @MODELS.register_module()
@@ -66,8 +70,11 @@ class AnatomyDETRHead(BaseModule):
         self.region_names = list(region_names) if region_names is not None else None
         self.input_proj = nn.Linear(in_channels, embed_dims)
         self.proj_dropout = nn.Dropout(proj_dropout)
-        pe = dict(type='SinePositionalEncoding', num_feats=embed_dims // 2, normalize=True)
-        pe.update(positional_encoding or {})
+        pe = dict(positional_encoding or {})
+        pe.setdefault('type', 'SinePositionalEncoding')
+        pe.setdefault('num_feats', embed_dims // 2)
+        if pe['type'] == 'SinePositionalEncoding':  # other encodings take no normalize
+            pe.setdefault('normalize', True)
         self.positional_encoding = MODELS.build(pe)
         self.query_embed = nn.Embedding(num_regions, embed_dims)
         layer = dict(type='PreLNDecoderLayer', num_heads=8, ffn_ratio=4, dropout=0.3,
@@ -93,9 +100,7 @@ class AnatomyDETRHead(BaseModule):
         normalised cxcywh, region_feats (B, N, d)."""
         b, _, h, w = feats.shape
         memory = self.proj_dropout(self.input_proj(feats.flatten(2).transpose(1, 2)))
-        no_padding = feats.new_zeros((b, h, w))
-        memory_pos = self.positional_encoding(no_padding).flatten(2).transpose(1, 2)
-        memory_pos = memory_pos.to(memory.dtype)
+        memory_pos = self.memory_positions(h, w, memory).expand(b, -1, -1)
         query_pos = self.query_embed.weight[None].expand(b, -1, -1)
         query = torch.zeros_like(query_pos)
         for layer in self.layers:
@@ -105,6 +110,31 @@ class AnatomyDETRHead(BaseModule):
                     boxes=self.box_mlp(region_feats).sigmoid(),
                     region_feats=region_feats)
 
+    def memory_positions(self, h: int, w: int, memory: Tensor) -> Tensor:
+        """Positions of an unpadded h x w feature map, (1, h*w, d) in ``memory``'s dtype.
+
+        Every image of a batch is unpadded (one shared input size), so the positions are
+        those of one all-valid mask. They depend on nothing learned when the encoding has
+        no parameters (the sine one), and are then computed once per (h, w, dtype, device)
+        and reused: in an eager step they were ~25 small kernels for one constant. Under
+        ``torch.compile`` they are computed in the graph (a cache would break it; the
+        compiler folds them instead).
+        """
+        def compute():
+            mask = memory.new_zeros((1, h, w))
+            pos = self.positional_encoding(mask).flatten(2).transpose(1, 2)
+            return pos.to(memory.dtype)
+
+        learned = any(True for _ in self.positional_encoding.parameters())
+        if learned or _is_compiling():
+            return compute()
+        key = (h, w, memory.dtype, memory.device)
+        cache = self.__dict__.setdefault('_position_cache', {})
+        if key not in cache:
+            with torch.no_grad():
+                cache[key] = compute()
+        return cache[key]
+
     def target_arrays(self, batch_data_samples: List[DetDataSample]
                       ) -> Dict[str, np.ndarray]:
         """The batch's box targets as numpy arrays, built on the host in one pass
@@ -112,14 +142,21 @@ class AnatomyDETRHead(BaseModule):
         shape, a region listed twice in one image gets the union box).
 
         Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) float32 normalised
-        cxcywh (zeros where absent) and ``present_index`` (P,) int64 flat indices (into
-        B*N) of the present regions.
+        cxcywh (zeros where absent), ``present_index`` (P,) int64 flat indices (into B*N)
+        of the present regions, and the present regions' boxes ``present_boxes`` (P, 4)
+        cxcywh and ``present_xyxy`` (P, 4) xyxy: the box losses' targets, gathered and
+        converted here rather than by ~10 small kernels per step on the device.
         """
         num_b, num_r = len(batch_data_samples), self.num_regions
         present, boxes, present_index = box_targets(batch_data_samples, num_r,
                                                     'AnatomyDETRHead')
+        present_boxes = boxes[present_index]
+        # the float32 operations of cxcywh_to_xyxy (and of mmdet's bbox_cxcywh_to_xyxy)
+        centre, half = present_boxes[:, :2], np.float32(0.5) * present_boxes[:, 2:]
+        present_xyxy = np.concatenate([centre - half, centre + half], 1)
         return dict(present=present.reshape(num_b, num_r),
-                    boxes=boxes.reshape(num_b, num_r, 4), present_index=present_index)
+                    boxes=boxes.reshape(num_b, num_r, 4), present_index=present_index,
+                    present_boxes=present_boxes, present_xyxy=present_xyxy)
 
     @staticmethod
     def with_num_present(targets: Dict[str, Tensor]) -> Dict[str, Union[Tensor, int]]:
@@ -155,8 +192,12 @@ class AnatomyDETRHead(BaseModule):
         if num == 0:
             zero = outputs['boxes'].sum() * 0
             return dict(loss_presence=loss_presence, loss_bbox=zero, loss_giou=zero)
-        target = targets['boxes'].to(pred.device).flatten(0, 1).index_select(0, index)
+        if 'present_boxes' in targets:  # gathered and converted on the host
+            target = targets['present_boxes'].to(pred.device)
+            target_xyxy = targets['present_xyxy'].to(pred.device)
+        else:
+            target = targets['boxes'].to(pred.device).flatten(0, 1).index_select(0, index)
+            target_xyxy = cxcywh_to_xyxy(target)
         loss_bbox = self.loss_bbox(pred, target, avg_factor=num)
-        loss_giou = self.loss_iou(bbox_cxcywh_to_xyxy(pred), bbox_cxcywh_to_xyxy(target),
-                                  avg_factor=num)
+        loss_giou = self.loss_iou(cxcywh_to_xyxy(pred), target_xyxy, avg_factor=num)
         return dict(loss_presence=loss_presence, loss_bbox=loss_bbox, loss_giou=loss_giou)

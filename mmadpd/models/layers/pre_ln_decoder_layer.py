@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 
+from .attention import check_plain_attention, multi_head_attention
+
 
 @MODELS.register_module()
 class PreLNDecoderLayer(BaseModule):
@@ -42,6 +44,10 @@ class PreLNDecoderLayer(BaseModule):
         self.norm_cross = nn.LayerNorm(embed_dims)
         self.cross_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
                                                 batch_first=True)
+        # torch's modules hold the parameters (state_dict keys, initialisation);
+        # multi_head_attention computes them batch-first in fewer kernels
+        check_plain_attention(self.self_attn)
+        check_plain_attention(self.cross_attn)
         self.norm_ffn = nn.LayerNorm(embed_dims)
         self.dropout = nn.Dropout(dropout)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -59,10 +65,10 @@ class PreLNDecoderLayer(BaseModule):
         """query, query_pos: (B, N, d); memory, memory_pos: (B, L, d). Returns (B, N, d)."""
         h = self.norm_self(query)
         q = h + query_pos
-        attn = self.self_attn(q, q, h, need_weights=False)[0]
+        attn = multi_head_attention(self.self_attn, q, q, h)
         query = query + self.drop_path(self.ls_self(self.dropout(attn)))
         h = self.norm_cross(query)
-        attn = self.cross_attn(h + query_pos, memory + memory_pos, memory,
-                               need_weights=False)[0]
+        attn = multi_head_attention(self.cross_attn, h + query_pos, memory + memory_pos,
+                                    memory)
         query = query + self.ls_cross(self.dropout(attn))
         return self.ffn(self.norm_ffn(query), identity=query)
