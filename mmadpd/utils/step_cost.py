@@ -57,12 +57,18 @@ class OpCounter(TorchDispatchMode):
 
 
 def train_step_cost(loss_fn: Callable[[], torch.Tensor]) -> Dict[str, object]:
-    """Counts one forward (``loss_fn()`` -> scalar loss) and its backward.
+    """Counts one forward (``loss_fn()`` -> scalar loss) and its backward, after one
+    uncounted warm-up forward.
 
     Returns ``forward`` and ``backward`` (each :meth:`OpCounter.summary` plus ``by_op``,
     the device operators by name, most frequent first) and ``flops`` (forward + backward,
     multiply-add = 2 FLOPs).
     """
+    # one uncounted forward first: what a model computes once and reuses (cached position
+    # encodings, lazily built buffers) is not part of every step. No backward: gradients
+    # left behind would turn the counted backward's first writes into accumulations.
+    with torch.no_grad():
+        loss_fn()
     flops = FlopCounterMode(display=False)
     fwd, bwd = OpCounter(), OpCounter()
     with flops:

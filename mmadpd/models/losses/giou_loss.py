@@ -27,15 +27,17 @@ def aligned_giou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-6) -> Tensor:
     Returns:
         (...) GIoU in [-1, 1].
     """
-    lt = boxes1[..., :2].maximum(boxes2[..., :2])
-    rb = boxes1[..., 2:].minimum(boxes2[..., 2:])
-    overlap = _area((rb - lt).clamp(min=0))
-    area1 = _area(boxes1[..., 2:] - boxes1[..., :2])
-    area2 = _area(boxes2[..., 2:] - boxes2[..., :2])
+    # Few operators (each a kernel launch per training step): the element-wise min and
+    # max of the two boxes hold both the intersection's and the enclosure's corners, and
+    # the four areas are one product of a stacked (4, ..., 2) width/height tensor.
+    low, high = boxes1.minimum(boxes2), boxes1.maximum(boxes2)
+    overlap_wh = (low[..., 2:] - high[..., :2]).clamp(min=0)
+    enclose_wh = (high[..., 2:] - low[..., :2]).clamp(min=0)
+    wh = torch.stack([overlap_wh, enclose_wh, boxes1[..., 2:] - boxes1[..., :2],
+                      boxes2[..., 2:] - boxes2[..., :2]])
+    overlap, enclose, area1, area2 = _area(wh).unbind(0)
     union = (area1 + area2 - overlap).clamp(min=eps)
-    enclose_lt = boxes1[..., :2].minimum(boxes2[..., :2])
-    enclose_rb = boxes1[..., 2:].maximum(boxes2[..., 2:])
-    enclose = _area((enclose_rb - enclose_lt).clamp(min=0)).clamp(min=eps)
+    enclose = enclose.clamp(min=eps)
     return overlap / union - (enclose - union) / enclose
 
 
