@@ -16,7 +16,8 @@ def bench_cost(cfg, args, size):
     and one bare forward + backward at the benchmark's batch and image size, counted on
     the meta device (no data, so any machine gives the counts a GPU would see; fp32: AMP
     adds its casts to both), and the host CPU ms per batch to build ADPD's targets from
-    the data samples. See mmadpd/utils/step_cost.py."""
+    the data samples and to run the data preprocessor's per-sample bookkeeping. See
+    mmadpd/utils/step_cost.py. Returns (costs, targets s, preprocessor s)."""
     from mmadpd.utils.step_cost import train_step_cost
     meta = torch.device('meta')
     meta_args = copy.copy(args)
@@ -46,9 +47,18 @@ def bench_cost(cfg, args, size):
         model.anatomy_head.get_targets(samples, device='cpu')
         model.pathology_head.get_targets(samples, num_r, device='cpu')
 
+    # The data preprocessor's per-sample bookkeeping (shapes written into every data
+    # sample), on a batch of 8-px images: the per-sample host work without the
+    # normalisation arithmetic, which runs on the device in training.
+    from mmdet.registry import MODELS
+    cpu = torch.device('cpu')
+    preprocessor = MODELS.build(copy.deepcopy(cfg.model.data_preprocessor))
+    tiny = synthetic_batch(args.batch_size, 8, num_r, num_c, cpu)
+
     with worker_threads():  # one core, as the main process has for it in the loop
-        t_targets, _ = timed(targets, torch.device('cpu'), 1, 3, args.repeats)
-    return costs, t_targets
+        t_targets, _ = timed(targets, cpu, 1, 3, args.repeats)
+        t_preprocess, _ = timed(lambda: preprocessor(tiny, True), cpu, 1, 3, args.repeats)
+    return costs, t_targets, t_preprocess
 
 
 def extra_ops(adpd, bare, top=15):

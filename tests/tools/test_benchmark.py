@@ -164,7 +164,7 @@ def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
                 > res[f'bare_densenet121_device_ops_{phase}'] > 100)
     assert res['adpd_param_tensors'] > res['bare_densenet121_param_tensors']
     assert sum(res['adpd_extra_device_ops_by_op'].values()) > 0
-    assert res['host_targets_ms_per_batch'] > 0
+    assert res['host_targets_ms_per_batch'] > 0 and res['host_preprocess_ms_per_batch'] > 0
     # counted on meta: no timed GPU/CPU step ran
     assert 'adpd_train_img_s' not in res and res['amp'] == 'none'
 

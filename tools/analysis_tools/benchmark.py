@@ -205,7 +205,7 @@ def main(argv=None):
               f'post-processing alone {t_pp * 1e3:.3f} ms/img (CPU)')
         write_json(res, args.out)
     if 'cost' in parts:
-        costs, t_targets = bench_cost(cfg, args, size)
+        costs, t_targets, t_preprocess = bench_cost(cfg, args, size)
         for name, key_name in (('adpd', 'adpd'), ('bare', 'bare_densenet121')):
             c = costs[name]
             res[f'{key_name}_gflops_per_img'] = c['flops'] / args.batch_size / 1e9
@@ -215,6 +215,7 @@ def main(argv=None):
         res['adpd_over_bare_flops'] = costs['adpd']['flops'] / costs['bare']['flops']
         res['adpd_extra_device_ops_by_op'] = extra_ops(costs['adpd'], costs['bare'])
         res['host_targets_ms_per_batch'] = t_targets * 1e3
+        res['host_preprocess_ms_per_batch'] = t_preprocess * 1e3
         a_ops = res['adpd_device_ops_forward'] + res['adpd_device_ops_backward']
         b_ops = (res['bare_densenet121_device_ops_forward']
                  + res['bare_densenet121_device_ops_backward'])
@@ -222,7 +223,8 @@ def main(argv=None):
               f'(meta device, fp32): ADPD {res["adpd_gflops_per_img"]:.2f} GFLOPs/img vs '
               f'bare {res["bare_densenet121_gflops_per_img"]:.2f} '
               f'(x{res["adpd_over_bare_flops"]:.3f}); device operators ADPD {a_ops:,} vs '
-              f'bare {b_ops:,}; ADPD targets on the host {t_targets * 1e3:.1f} ms per batch')
+              f'bare {b_ops:,}; on the host per batch: ADPD targets {t_targets * 1e3:.1f} ms, '
+              f'data preprocessor {t_preprocess * 1e3:.2f} ms')
         write_json(res, args.out)
     if 'pipeline' in parts:
         sps, n, collate_name, breakdown = bench_pipeline(cfg, args)
