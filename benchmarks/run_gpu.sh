@@ -4,8 +4,9 @@
 # benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
 # lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist, and
 # writes one JSON per step and an op profile per profiled step to $OUT (at most 8 files
-# come back from one device call: all steps would write 6 JSON + 4 profiles, but the
-# first call below brings back at most 7 + the caller's tee of stdout to $OUT/run.log).
+# come back from one device call: all steps would write 7 JSON + 5 profiles, but the
+# first call below fits 3 steps with a profile each and the compiled step's JSON at most,
+# 7 files, + the caller's tee of stdout to $OUT/run.log).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
@@ -16,6 +17,10 @@
 #              batch 128, one DataLoader worker per core) compiled with CUDA graphs
 #              (torch.compile mode reduce-overhead), 5 iterations profiled
 #              (profile_loop_cudagraphs.txt)
+#   loop_cpp_wrapper  the same loop compiled in the default mode with inductor's C++
+#              wrapper (--compile-options cpp_wrapper=True): kernels launched from
+#              generated C++ instead of Python, the fallback should CUDA graphs be skipped
+#              or fail; profiled (profile_loop_cpp_wrapper.txt)
 #   compiled   the ADPD train step with torch.compile (COMPILE_MODE, default mode)
 #   loop_compiled  the same loop compiled in COMPILE_MODE (default: torch's default mode,
 #              as the fast config runs it), profiled (profile_loop_compiled.txt)
@@ -36,12 +41,18 @@
 # workers included; WorkerShutdownHook has since cut the exit); run 4 (warm machine):
 # wheels 15, the 1024-px validation set 38, pipeline + transfer + validation parts < 60,
 # then the process took > 2 min to exit (fixed: WorkerShutdownHook). The validation set is
-# made only when the loop step runs. With a 15-minute budget: call 1 as is (timeout 600 s),
-# then at once on the still-warm machine call 2 with
-# SKIP=eager,loop_cudagraphs,compiled BUDGET_S=<what is left> (the training data are
-# reused), or, with ~3 minutes left, SKIP=eager,loop_cudagraphs,compiled,loop_compiled,
-# compiled_bare LOOP_S=0 LOOP_PARTS=val BUDGET_S=150: the validation time alone, which the
-# summary combines with each loop's rate into the projected schedule.
+# made only when the loop step runs. With a 15-minute budget (the machine's start counts:
+# 1-2 min), the two loops first, the eager step and the validation in a second call:
+#   call 1, timeout 600 s:
+#     SKIP=eager,compiled,loop_compiled,loop,compiled_bare LOOP_S=10
+#     (data 65 + loop_cudagraphs ~200 + loop_cpp_wrapper ~250 s)
+#   call 2 at once on the still-warm machine, timeout 230 s:
+#     SKIP=loop_cudagraphs,loop_cpp_wrapper,compiled,loop_compiled,compiled_bare
+#     LOOP_S=0 LOOP_PARTS=val EAGER_PARTS=train,bare BUDGET_S=220
+#     (wheels 15 + eager ~70 + validation set 38 + validation < 60 s; the training data
+#     are reused):
+#     the eager ratio and the validation time, which the summary combines with each
+#     loop's rate into the projected schedule.
 #
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -50,7 +61,8 @@
 # Local dry run of the same steps on a CPU (no wheels, tiny sizes; SKIP names steps):
 #   LOCAL=1 MMCV=stub OUT=/tmp/out DEVICE=cpu BATCH=4 IMG=64 NUM_TRAIN=40 LOOP_S=5 \
 #     NUM_CXR8=40 CXR8_SIZE=256 \
-#     LOOP_BATCH=4 WORKERS=2 SKIP=compiled,loop_compiled,compiled_bare PYTHON=.venv/bin/python \
+#     LOOP_BATCH=4 WORKERS=2 SKIP=loop_cudagraphs,loop_cpp_wrapper,compiled,loop_compiled,compiled_bare \
+#     PYTHON=.venv/bin/python \
 #     bash benchmarks/run_gpu.sh
 set -euo pipefail
 export PYTHONUNBUFFERED=1
@@ -177,6 +189,8 @@ step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" 
 # the loop bar is the rate of a compiled loop (the fast config compiles)
 step loop_cudagraphs $((LOOP_S + 190)) "${LOOP[@]}" --parts none --compile \
   --compile-mode reduce-overhead --profile-loop "$OUT/profile_loop_cudagraphs.txt"
+step loop_cpp_wrapper $((LOOP_S + 240)) "${LOOP[@]}" --parts none --compile \
+  --compile-options cpp_wrapper=True --profile-loop "$OUT/profile_loop_cpp_wrapper.txt"
 step compiled 180 --batch-size "$BATCH" --parts train "${COMPILE[@]}"
 step loop_compiled $((LOOP_S + 170)) "${LOOP[@]}" --parts none "${COMPILE[@]}" \
   --profile-loop "$OUT/profile_loop_compiled.txt"

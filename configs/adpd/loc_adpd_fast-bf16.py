@@ -15,8 +15,9 @@
 #   with 4 workers and 1.24 s with 16; decoding them is most of its CPU work).
 # * torch.compile in its default mode. At batch 128 the compiled loop is host-bound on the
 #   H100 (99 ms per iteration for 35 ms of GPU kernels, kernel launches); CUDA graphs,
-#   default_hooks.compile.mode='reduce-overhead', are the candidate fix, not yet measured
-#   on a GPU (benchmarks/run_gpu.sh, step loop_cudagraphs).
+#   default_hooks.compile.mode='reduce-overhead', are the candidate fix, and inductor's
+#   C++ wrapper, default_hooks.compile.options=dict(cpp_wrapper=True), the fallback; not
+#   yet measured on a GPU (benchmarks/run_gpu.sh, steps loop_cudagraphs, loop_cpp_wrapper).
 # * the validation report's figures (PR curves, overlays; ~1 s of CPU each time) drawn by a
 #   background process while training goes on (ADPDReportHook(background=True)).
 # * AdamW's fused kernel (same update, one kernel set for all parameters): the eager step

@@ -5,6 +5,8 @@ import copy
 import os
 import time
 
+from .results import compile_kwargs
+
 
 def runner_cfg(cfg, args, work_dir, part):
     """A copy of the config for a benchmark Runner (``part``: 'loop' or 'val'): its own
@@ -26,7 +28,7 @@ def runner_cfg(cfg, args, work_dir, part):
     cfg.model.data_preprocessor['channels_last'] = bool(args.channels_last)
     cfg.default_hooks.pop('compile', None)
     if args.compile:
-        cfg.default_hooks.compile = dict(type='ADPDCompileHook', mode=args.compile_mode)
+        cfg.default_hooks.compile = dict(type='ADPDCompileHook', **compile_kwargs(args))
     cfg.default_hooks.checkpoint = None
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
                         if h.get('type') != 'EarlyStoppingHook']

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..utils.compile import mark_step
+from .results import compile_kwargs
 from .timing import autocast
 
 
@@ -76,7 +77,7 @@ def build_adpd(cfg, args, device):
         model = model.to(memory_format=torch.channels_last)
     if args.compile:
         from mmadpd.utils.compile import compile_submodules
-        compile_submodules(model, mode=args.compile_mode)
+        compile_submodules(model, **compile_kwargs(args))
     optim_cfg = optim_wrapper_cfg(cfg, args, device)
     return model, build_optim_wrapper(model, optim_cfg)
 
@@ -139,7 +140,7 @@ def bare_train_step(cfg, batch, args, device, num_classes):
     input, optimizer, AMP and memory format as ADPD's (a callable)."""
     net, opt = bare_classifier(cfg, args, device, num_classes)
     if args.compile:
-        net.compile(**({'mode': args.compile_mode} if args.compile_mode else {}))
+        net.compile(**compile_kwargs(args))
     target = image_targets(batch, device)  # built once: (a) has its data on the device
     mean_std = grey_mean_std(cfg)
 

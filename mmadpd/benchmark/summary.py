@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from .results import mode_suffix, result_suffix
+from .results import compile_variant, mode_suffix, result_suffix
 from .runner import schedule_minutes
 
 # Speed goals (issue 8). The compiled step's bar depends on the GPU: the anchors were
@@ -22,7 +22,9 @@ SCHEDULE_BAR_MIN = 45.0
 # the measured loops, by key suffix (the benchmark's result_suffix): CUDA graphs,
 # compiled, eager; the loop goal judges the fastest compiled one
 CUDA_GRAPHS = result_suffix(True, 'reduce-overhead')
-LOOP_SUFFIXES = {CUDA_GRAPHS: 'compiled, CUDA graphs', result_suffix(True): 'compiled',
+CPP_WRAPPER = result_suffix(True, compile_variant(compile_options={'cpp_wrapper': True}))
+LOOP_SUFFIXES = {CUDA_GRAPHS: 'compiled, CUDA graphs',
+                 CPP_WRAPPER: 'compiled, C++ wrapper', result_suffix(True): 'compiled',
                  result_suffix(False): 'eager'}
 
 
@@ -45,6 +47,8 @@ _KEYS = [
     ('compiled', ['adpd_train_img_s_compiled', 'compiled_parts_after_training']),
     ('loop_cudagraphs', _loop_keys(CUDA_GRAPHS) + [
         f'train_loop_compiled_parts{mode_suffix("reduce-overhead")}'] + _LOOP_SHAPE),
+    ('loop_cpp_wrapper', _loop_keys(CPP_WRAPPER) + [
+        f'train_loop_compiled_parts{mode_suffix("cpp_wrapper")}'] + _LOOP_SHAPE),
     ('compiled_bare', ['bare_densenet121_train_img_s_compiled']),
     ('loop_compiled', _loop_keys(result_suffix(True)) + ['train_loop_compiled_parts']
      + _LOOP_SHAPE),

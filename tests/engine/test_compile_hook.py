@@ -110,3 +110,15 @@ def test_each_iteration_marks_a_cuda_graph_step_when_compiled(monkeypatch, logge
     hook.before_val_iter(None, 0)
     hook.before_test_iter(None, 0)
     assert len(marks) == 3
+
+
+def test_inductor_options_reach_torch_compile_and_exclude_a_mode(monkeypatch, logged):
+    """options (e.g. the C++ wrapper) go to torch.compile as they are; with a mode as
+    well the hook refuses at construction (torch.compile takes one of the two)."""
+    seen = []
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kw: seen.append(kw) or fn)
+    hook = ADPDCompileHook(parts=('backbone',), options=dict(cpp_wrapper=True))
+    hook.before_run(_runner(TwoParts()))
+    assert seen == [dict(options=dict(cpp_wrapper=True))]
+    with pytest.raises(ValueError, match='mode .* or options'):
+        ADPDCompileHook(mode='reduce-overhead', options=dict(cpp_wrapper=True))

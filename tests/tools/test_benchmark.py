@@ -134,6 +134,25 @@ def test_benchmark_real_loop_and_validation_project_the_schedule(
     assert res['projected_schedule_min'] == pytest.approx(expected)
 
 
+def test_compile_options_name_the_result_keys_and_exclude_a_mode(capsys):
+    from mmadpd.benchmark.results import compile_kwargs, compile_variant, result_suffix
+    args = benchmark.parse_args(['cfg.py', '--compile', '--compile-options',
+                                 'cpp_wrapper=True', 'triton.max_tiles=2', 'name=abc'])
+    assert args.compile_options == {'cpp_wrapper': True, 'triton.max_tiles': 2,
+                                    'name': 'abc'}
+    assert compile_kwargs(args) == dict(options=args.compile_options)
+    variant = compile_variant(args.compile_mode, args.compile_options)
+    assert result_suffix(True, variant) == '_compiled_cpp_wrapper_name_triton_max_tiles'
+    assert result_suffix(True, compile_variant('reduce-overhead')) == \
+        '_compiled_reduce_overhead'
+    assert result_suffix(True, compile_variant()) == '_compiled'
+    for bad in (['--compile-mode', 'reduce-overhead', '--compile-options', 'cpp_wrapper=True'],
+                ['--compile-options', 'cpp_wrapper']):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(['cfg.py', '--compile'] + bad)
+    assert 'exclude each other' in capsys.readouterr().err
+
+
 def test_kernel_time_counts_device_events_once():
     """A CPU op reporting its kernels' time as its own device time is not counted twice."""
     from types import SimpleNamespace

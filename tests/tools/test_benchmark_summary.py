@@ -114,3 +114,11 @@ def test_the_fastest_compiled_loop_is_judged_and_each_loop_is_projected():
     steps['loop_cudagraphs']['train_loop_samples_s_compiled_reduce_overhead'] = 900.0
     goals = {name: met for name, _, _, met in check_goals(summarize(steps, SCHEDULE))}
     assert goals['training loop (compiled), samples/s'] is False  # 1,290 judged
+    # the C++-wrapper loop (--compile-options cpp_wrapper=True) is a compiled loop too
+    steps['loop_cpp_wrapper'] = dict(device='NVIDIA H100 80GB HBM3',
+                                     train_loop_samples_s_compiled_cpp_wrapper=2300.0)
+    s = summarize(steps, SCHEDULE)
+    assert s['projected_schedule_min_compiled_cpp_wrapper'] == pytest.approx(
+        (45775 * 128 / 2300.0 + 91 * 1.25) / 60)
+    goals = {name: met for name, _, _, met in check_goals(s)}
+    assert goals['training loop (compiled, C++ wrapper), samples/s'] is True

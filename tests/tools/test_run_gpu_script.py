@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STEPS = ['eager', 'loop_cudagraphs', 'compiled', 'loop_compiled', 'loop', 'compiled_bare']
+STEPS = ['eager', 'loop_cudagraphs', 'loop_cpp_wrapper', 'compiled', 'loop_compiled', 'loop',
+         'compiled_bare']
 
 
 def _run(tmp_path, **env):

@@ -45,6 +45,7 @@ On an H200 (16 cores), e.g.:
 from __future__ import annotations
 
 import argparse
+import ast
 import faulthandler
 import os
 import os.path as osp
@@ -61,12 +62,24 @@ from mmadpd.benchmark.inference import bench_infer
 from mmadpd.benchmark.loop import bench_loop
 from mmadpd.benchmark.profiling import (profile_steps, record_kernel_time,
                                         synchronising_calls, write_profile)
-from mmadpd.benchmark.results import mode_suffix, result_suffix, write_json
+from mmadpd.benchmark.results import compile_variant, mode_suffix, result_suffix, write_json
 from mmadpd.benchmark.runner import projected_schedule_min
 from mmadpd.benchmark.steps import (bare_train_step, build_adpd, still_compiled,
                                     synthetic_batch, train_step)
 from mmadpd.benchmark.timing import timed_interleaved
 from mmadpd.benchmark.validation import bench_val
+
+
+def compile_option(text):
+    """One KEY=VALUE of --compile-options; the value is a Python literal (True, 3, 'x')
+    or else a string."""
+    key, sep, value = text.partition('=')
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f'expected KEY=VALUE, got {text!r}')
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
 def parse_args(argv=None):
@@ -80,6 +93,10 @@ def parse_args(argv=None):
     p.add_argument('--compile', action='store_true', help='torch.compile backbone + heads')
     p.add_argument('--compile-mode', default=None,
                    help='torch.compile mode, e.g. max-autotune (default: torch default)')
+    p.add_argument('--compile-options', nargs='+', metavar='KEY=VALUE', default=None,
+                   type=compile_option,
+                   help='inductor options instead of a mode, e.g. cpp_wrapper=True '
+                        "(result keys then carry the option names: '_compiled_cpp_wrapper')")
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--parts', default='train,bare,infer,pipeline')
     p.add_argument('--warmup', type=int, default=3, help='warm-up steps per part')
@@ -109,7 +126,13 @@ def parse_args(argv=None):
     p.add_argument('--profile-loop', metavar='TXT',
                    help='after the timed training loop (e), profile 5 more iterations and '
                         'write the op table here; records the GPU kernel ms per iteration')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.compile_options is not None:
+        if args.compile_mode:
+            p.error('--compile-mode and --compile-options exclude each other (torch.compile '
+                    'takes one of them)')
+        args.compile_options = dict(args.compile_options)
+    return args
 
 
 def load_cfg(args):
@@ -136,12 +159,14 @@ def main(argv=None):
                torch=torch.__version__, python=platform.python_version(),
                config=osp.relpath(args.config), batch_size=args.batch_size, img_size=size,
                amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+               compile_mode=args.compile_mode, compile_options=args.compile_options,
                grad_norm_log_interval=args.grad_norm_log_interval,
                command=' '.join([osp.basename(sys.executable)] + sys.argv),
                torch_threads=torch.get_num_threads(),
                load_avg_start=list(os.getloadavg()))
-    key = result_suffix(args.compile, args.compile_mode)
-    parts_key = mode_suffix(args.compile_mode)  # compiled-parts lists: per mode
+    variant = compile_variant(args.compile_mode, args.compile_options)
+    key = result_suffix(args.compile, variant)
+    parts_key = mode_suffix(variant)  # compiled-parts lists: per mode / variant
 
     model = optim = batch = None
     if parts & {'train', 'bare', 'infer'}:
