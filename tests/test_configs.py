@@ -44,6 +44,10 @@ def test_fast_config_is_the_benchmarked_fast_path():
     assert fast.env_cfg.cudnn_benchmark is True
     assert (fast.train_dataloader.num_workers, fast.val_dataloader.num_workers,
             fast.test_dataloader.num_workers) == (16, 16, 16)
+    # one training batch size for the compiled graphs (and validation eager: the hook's
+    # default)
+    assert fast.train_dataloader.drop_last is True and 'drop_last' not in base.train_dataloader
+    assert fast.default_hooks.compile.get('eager_val', True) is True
     for loader in ('val_dataloader', 'test_dataloader'):  # only the worker count differs
         assert dict(fast[loader], num_workers=0) == dict(base[loader], num_workers=0)
     for key in ('train_cfg', 'param_scheduler', 'custom_hooks', 'train_pipeline'):

@@ -10,6 +10,12 @@
 #   falls back to eager with a log line if compilation fails. The first iterations are
 #   slow while kernels compile.
 # * cuDNN autotuning (every training and test input is 224 x 224).
+# * every training batch the same size (drop_last=True: the last, smaller batch of an
+#   epoch is skipped, < 128 of ~234k images, a different few each shuffled epoch): a second
+#   batch size would make torch.compile compile again (minutes) and then run a
+#   dynamic-shape graph for every step. Validation runs eager (ADPDCompileHook's
+#   eager_val): it is bound by image decoding, and its eval mode and batch sizes would
+#   each be a compilation.
 # * 16 DataLoader workers: one per core of an H100/H200 node slice, for training and for
 #   the 91 validations too (a validation, 406 NIH PNGs of 1024 px, took 3.9 s on the H100
 #   with 4 workers and 1.24 s with 16; decoding them is most of its CPU work).
@@ -33,6 +39,6 @@ optim_wrapper = dict(type='LazyGradNormAmpOptimWrapper', dtype='bfloat16',
                      optimizer=dict(fused=True))
 default_hooks = dict(compile=dict(type='ADPDCompileHook'), report=dict(background=True))
 env_cfg = dict(cudnn_benchmark=True)
-train_dataloader = dict(num_workers=16)
+train_dataloader = dict(num_workers=16, drop_last=True)
 val_dataloader = dict(num_workers=16)
 test_dataloader = dict(num_workers=16)

@@ -68,6 +68,17 @@ def mark_step() -> None:
         mark()
 
 
+def set_compiler_stance(stance: str):
+    """Set torch's compiler stance (``torch.compiler.set_stance``, torch >= 2.6) now.
+    Returns an object whose ``__exit__(None, None, None)`` restores the previous stance,
+    or None (with a log line) on a torch without stances."""
+    setter = getattr(getattr(torch, 'compiler', None), 'set_stance', None)
+    if setter is None:
+        _warn(f'torch {torch.__version__} has no compiler stances: {stance!r} not set')
+        return None
+    return setter(stance)
+
+
 def compile_submodules(model: torch.nn.Module, parts: Iterable[str] = DEFAULT_PARTS,
                        **compile_kwargs) -> List[str]:
     """Compile ``model.<part>`` in place for each existing part (see the module

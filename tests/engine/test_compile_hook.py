@@ -122,3 +122,40 @@ def test_inductor_options_reach_torch_compile_and_exclude_a_mode(monkeypatch, lo
     assert seen == [dict(options=dict(cpp_wrapper=True))]
     with pytest.raises(ValueError, match='mode .* or options'):
         ADPDCompileHook(mode='reduce-overhead', options=dict(cpp_wrapper=True))
+
+
+def test_validation_runs_eager_and_training_compiles_as_usual(logged):
+    """Between before_val_epoch and after_val_epoch the compiled parts run eagerly (same
+    outputs, nothing compiled for eval mode or its batch sizes); training before and
+    after compiles as usual, so torch's stance is put back. eager_val=False compiles
+    validation too."""
+    graphs = []
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    def run(eager_val):
+        torch._dynamo.reset()
+        graphs.clear()
+        torch.manual_seed(0)
+        model, x = TwoParts(), torch.randn(4, 4)
+        hook = ADPDCompileHook(parts=('anatomy_head',), backend=counting_backend,
+                               eager_val=eager_val)
+        hook.before_run(_runner(model))
+        model.anatomy_head(x)  # a training iteration: compiles
+        trained = len(graphs)
+        hook.before_val_epoch(None)
+        model.eval()
+        out = model.anatomy_head(torch.randn(3, 4))
+        assert out.shape == (3, 2)
+        hook.after_val_epoch(None, {})
+        during_val = len(graphs) - trained
+        model.train()
+        model.anatomy_head(torch.randn(5, 4))  # training again, a new size: compiles
+        after = len(graphs) - trained - during_val
+        hook.after_run(_runner(model))
+        return trained, during_val, after
+
+    assert run(eager_val=True) == (1, 0, 1)
+    assert run(eager_val=False)[:2] == (1, 1)

@@ -14,7 +14,8 @@ from mmengine.model import is_model_wrapper
 
 from mmdet.registry import HOOKS
 
-from ...utils.compile import DEFAULT_PARTS, compile_submodules, mark_step
+from ...utils.compile import (DEFAULT_PARTS, compile_submodules, mark_step,
+                              set_compiler_stance)
 
 
 @HOOKS.register_module()
@@ -39,13 +40,22 @@ class ADPDCompileHook(Hook):
             e.g. ``dict(cpp_wrapper=True)``: the compiled graphs launch their kernels from
             generated C++ instead of Python, less host time per kernel without CUDA
             graphs' static memory.
+        eager_val: run validation eagerly (torch's ``force_eager`` stance from
+            ``before_val_epoch`` to ``after_val_epoch``). Validation during training is
+            bound by image decoding, not by the network, and compiling it would cost a
+            compilation of minutes for eval mode and each of its batch sizes (the last
+            batch is smaller); after a second batch size torch also recompiles with a
+            dynamic batch dimension. Training batches should all have one size for the
+            same reason (``drop_last=True``, as the fast config sets). Testing stays
+            compiled.
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self, parts: Sequence[str] = DEFAULT_PARTS, mode: Optional[str] = None,
                  dynamic: Optional[bool] = None, fullgraph: bool = False,
-                 backend: Optional[str] = None, options: Optional[dict] = None) -> None:
+                 backend: Optional[str] = None, options: Optional[dict] = None,
+                 eager_val: bool = True) -> None:
         if mode and options:
             raise ValueError(f'ADPDCompileHook: give mode ({mode!r}) or options '
                              f'({options!r}), not both (torch.compile takes one of them)')
@@ -53,13 +63,30 @@ class ADPDCompileHook(Hook):
         self.compile_kwargs = dict(mode=mode, dynamic=dynamic, backend=backend,
                                    fullgraph=fullgraph or None,
                                    options=dict(options) if options else None)
+        self.eager_val = eager_val
         self.compiled = None
+        self._stance = None  # the set_stance object that restores the previous stance
 
     def before_run(self, runner) -> None:
-        if self.compiled is not None:
-            return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        self.compiled = compile_submodules(model, self.parts, **self.compile_kwargs)
+        if self.compiled is None:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            self.compiled = compile_submodules(model, self.parts, **self.compile_kwargs)
+
+    def before_val_epoch(self, runner) -> None:
+        if self.compiled and self.eager_val and self._stance is None:
+            self._stance = set_compiler_stance('force_eager')
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._restore_stance()
+
+    def after_run(self, runner) -> None:
+        self._restore_stance()  # also when validation ended early
+
+    def _restore_stance(self) -> None:
+        # the stance is process-wide: leave it as it was found
+        if self._stance is not None:
+            self._stance.__exit__(None, None, None)
+            self._stance = None
 
     # one CUDA-graph generation per iteration (see mmadpd.utils.compile.mark_step)
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
