@@ -22,7 +22,8 @@ SCHEDULE_BAR_MIN = 45.0
 # the measured loops, by key suffix (the benchmark's result_suffix): CUDA graphs,
 # compiled, eager; the loop goal judges the fastest compiled one
 CUDA_GRAPHS = result_suffix(True, 'reduce-overhead')
-CPP_WRAPPER = result_suffix(True, compile_variant(compile_options={'cpp_wrapper': True}))
+CPP_WRAPPER_VARIANT = compile_variant(compile_options={'cpp_wrapper': True})
+CPP_WRAPPER = result_suffix(True, CPP_WRAPPER_VARIANT)
 LOOP_SUFFIXES = {CUDA_GRAPHS: 'compiled, CUDA graphs',
                  CPP_WRAPPER: 'compiled, C++ wrapper', result_suffix(True): 'compiled',
                  result_suffix(False): 'eager'}
@@ -48,7 +49,7 @@ _KEYS = [
     ('loop_cudagraphs', _loop_keys(CUDA_GRAPHS) + [
         f'train_loop_compiled_parts{mode_suffix("reduce-overhead")}'] + _LOOP_SHAPE),
     ('loop_cpp_wrapper', _loop_keys(CPP_WRAPPER) + [
-        f'train_loop_compiled_parts{mode_suffix("cpp_wrapper")}'] + _LOOP_SHAPE),
+        f'train_loop_compiled_parts{mode_suffix(CPP_WRAPPER_VARIANT)}'] + _LOOP_SHAPE),
     ('compiled_bare', ['bare_densenet121_train_img_s_compiled']),
     ('loop_compiled', _loop_keys(result_suffix(True)) + ['train_loop_compiled_parts']
      + _LOOP_SHAPE),

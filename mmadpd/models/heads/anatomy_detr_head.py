@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+
 from ..losses.giou_loss import cxcywh_to_xyxy
 from ..vocabulary import resolve_vocabulary
 from .region_targets import box_targets, upload_dicts
@@ -151,9 +152,8 @@ class AnatomyDETRHead(BaseModule):
         present, boxes, present_index = box_targets(batch_data_samples, num_r,
                                                     'AnatomyDETRHead')
         present_boxes = boxes[present_index]
-        # the float32 operations of cxcywh_to_xyxy (and of mmdet's bbox_cxcywh_to_xyxy)
-        centre, half = present_boxes[:, :2], np.float32(0.5) * present_boxes[:, 2:]
-        present_xyxy = np.concatenate([centre - half, centre + half], 1)
+        # the loss's own conversion, run here on the CPU (same float32 numbers)
+        present_xyxy = cxcywh_to_xyxy(torch.from_numpy(present_boxes)).numpy()
         return dict(present=present.reshape(num_b, num_r),
                     boxes=boxes.reshape(num_b, num_r, 4), present_index=present_index,
                     present_boxes=present_boxes, present_xyxy=present_xyxy)
