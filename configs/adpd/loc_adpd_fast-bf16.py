@@ -6,7 +6,8 @@
 # * bf16 autocast WITHOUT a loss scaler: bf16 has fp32's exponent range, and the dynamic
 #   scaler's inf check reads a GPU flag back every step (a host-GPU sync).
 # * channels_last activations and weights (tensor-core convolutions).
-# * torch.compile of the backbone and both heads, in place (checkpoint keys unchanged);
+# * torch.compile of the backbone, both heads and the loss arithmetic (ADPD.loss_by_feat),
+#   in place (checkpoint keys unchanged);
 #   falls back to eager with a log line if compilation fails. The first iterations are
 #   slow while kernels compile.
 # * cuDNN autotuning (every training and test input is 224 x 224).

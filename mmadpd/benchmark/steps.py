@@ -85,9 +85,8 @@ def build_adpd(cfg, args, device):
 def still_compiled(model):
     """The ADPD parts that run compiled (compile_submodules' fallback resets a part whose
     compiled call failed to eager)."""
-    from mmadpd.utils.compile import DEFAULT_PARTS
-    return [name for name in DEFAULT_PARTS
-            if getattr(getattr(model, name, None), '_compiled_call_impl', None) is not None]
+    from mmadpd.utils.compile import DEFAULT_PARTS, is_compiled
+    return [name for name in DEFAULT_PARTS if is_compiled(model, name)]
 
 
 def train_step(model, data, optim_wrapper, args, device):

@@ -1,12 +1,15 @@
 """Optional ``torch.compile`` of a model's hot sub-modules, with an eager fallback.
 
-Compiling the sub-modules (backbone and heads) rather than mmengine's ``train_step`` keeps
-the optimizer step, the loss bookkeeping, the target building and the data preprocessor
-eager, which avoids graph breaks; the network itself is where the time goes.
+Compiling the sub-modules (backbone and heads) and the model's loss arithmetic
+(``ADPD.loss_by_feat``: tensors in and out, one shape for every batch) rather than
+mmengine's ``train_step`` keeps the optimizer step, the loss bookkeeping, the target
+building and the data preprocessor eager, which avoids graph breaks; the network and the
+~150 small loss kernels are where the time goes.
 
-Each part is compiled IN PLACE (``nn.Module.compile``): parameter names, ``state_dict``
-keys and checkpoints stay exactly those of the eager model (wrapping with
-``torch.compile(module)`` would add an ``_orig_mod.`` prefix to every key).
+Each part is compiled IN PLACE: a sub-module through ``nn.Module.compile``'s hook, so
+parameter names, ``state_dict`` keys and checkpoints stay exactly those of the eager model
+(wrapping with ``torch.compile(module)`` would add an ``_orig_mod.`` prefix to every key);
+a method as an instance attribute that shadows it (no state of its own).
 
 ``torch.compile`` is lazy: most failures (no C++ compiler / Triton, an unsupported op)
 surface at the first call, not here. Every compiled part is therefore guarded: if a
@@ -23,39 +26,53 @@ part's kernels replay as one graph launch, which removes the per-kernel host cos
 bounds the compiled training loop at batch 128 (H100: 99 ms per iteration for 35 ms of GPU
 kernels, benchmarks/h100_2026-11-26_fast.json). Their outputs live in a memory pool that
 the next iteration's replay reuses; :func:`mark_step` at the start of every iteration
-(``ADPDCompileHook`` does it) tells torch where an iteration begins, so the three parts
-chain within one iteration whatever the heuristic would guess.
+(``ADPDCompileHook`` does it) tells torch where an iteration begins, so the parts chain
+within one iteration whatever the heuristic would guess.
 """
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List
 
 import torch
 from mmengine.logging import print_log
 
-DEFAULT_PARTS = ('backbone', 'anatomy_head', 'pathology_head')
+# sub-modules of the model, and methods of the model itself (``loss_by_feat``: ADPD's
+# loss terms, tensors in and out with one shape for every batch)
+DEFAULT_PARTS = ('backbone', 'anatomy_head', 'pathology_head', 'loss_by_feat')
 
 
 def _warn(msg: str) -> None:
     print_log(msg, 'current', logging.WARNING)
 
 
-def _guard(module: torch.nn.Module, compiled: Callable, name: str) -> Callable:
-    """Wrap ``module``'s compiled call so that a compilation failure falls back to eager."""
+def _guard(compiled: Callable, eager: Callable, fall_back: Callable[[], None],
+           name: str) -> Callable:
+    """``compiled`` wrapped so that a failure at a call runs ``eager`` instead and, if that
+    succeeds, calls ``fall_back()`` (the part stays eager from then on) with a warning;
+    if ``eager`` fails too, the error is a real one and propagates."""
 
     def call(*args, **kwargs):
         try:
             return compiled(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - decided below by re-running eagerly
-            out = module._call_impl(*args, **kwargs)  # a real error raises here
-            module._compiled_call_impl = None
+            out = eager(*args, **kwargs)  # a real error raises here
+            fall_back()
             first_line = (str(exc).strip().splitlines() or [''])[0][:300]
             _warn(f'torch.compile of {name} failed at its first use '
                   f'({type(exc).__name__}: {first_line}); running it eager')
             return out
 
     return call
+
+
+def is_compiled(model: torch.nn.Module, name: str) -> bool:
+    """Whether part ``name`` of ``model`` (a sub-module or a method) runs compiled now."""
+    part = getattr(model, name, None)
+    if isinstance(part, torch.nn.Module):
+        return part._compiled_call_impl is not None
+    return name in vars(model)  # a compiled method is an instance attribute
 
 
 def mark_step() -> None:
@@ -93,19 +110,27 @@ def compile_submodules(model: torch.nn.Module, parts: Iterable[str] = DEFAULT_PA
         _warn('torch.compile unavailable: running eager')
         return compiled
     for name in parts:
-        module: Optional[torch.nn.Module] = getattr(model, name, None)
-        if not isinstance(module, torch.nn.Module):
-            continue
-        if module._compiled_call_impl is not None:
+        part = getattr(model, name, None)
+        is_module = isinstance(part, torch.nn.Module)
+        if not is_module and not (inspect.ismethod(part) and part.__self__ is model):
+            continue  # the model has no such part
+        if is_compiled(model, name):
             compiled.append(name)  # already compiled (e.g. a second run() of the runner)
             continue
         try:
-            fn = torch.compile(module._call_impl, **compile_kwargs)
+            fn = torch.compile(part._call_impl if is_module else part, **compile_kwargs)
         except Exception as exc:  # noqa: BLE001 - any backend failure -> eager fallback
             _warn(f'torch.compile of {name} failed ({type(exc).__name__}: {exc}); '
                   'running it eager')
             continue
-        module._compiled_call_impl = _guard(module, fn, name)
+        if is_module:
+            part._compiled_call_impl = _guard(
+                fn, part._call_impl,
+                lambda m=part: setattr(m, '_compiled_call_impl', None), name)
+        else:
+            # an instance attribute shadows the method; removing it restores the method
+            setattr(model, name, _guard(fn, part,
+                                        lambda n=name: vars(model).pop(n, None), name))
         compiled.append(name)
     if compiled:
         print_log(f'torch.compile: compiled {", ".join(compiled)} '

@@ -19,6 +19,9 @@ class TwoParts(nn.Module):
     def forward(self, x):
         return self.anatomy_head(self.backbone(x).mean((2, 3)))
 
+    def loss_by_feat(self, out):  # a method part, as ADPD's
+        return (out ** 2).mean()
+
 
 @pytest.fixture
 def logged(monkeypatch):
@@ -60,16 +63,20 @@ def test_failure_at_first_call_falls_back_once(monkeypatch, logged):
     model = TwoParts()
     x = torch.randn(2, 1, 8, 8)
     expected = model(x)
+    expected_loss = model.loss_by_feat(expected)
     hook = ADPDCompileHook(mode='max-autotune')
     hook.before_run(_runner(model))
-    assert hook.compiled == ['backbone', 'anatomy_head']
-    assert calls == [dict(mode='max-autotune')] * 2  # None options are not passed on
+    assert hook.compiled == ['backbone', 'anatomy_head', 'loss_by_feat']
+    assert calls == [dict(mode='max-autotune')] * 3  # None options are not passed on
     assert torch.equal(model(x), expected)
     assert torch.equal(model(x), expected)
+    assert torch.equal(model.loss_by_feat(expected), expected_loss)
     failures = [m for m in logged if 'failed at its first use' in m]
-    assert len(failures) == 2 and 'inductor exploded' in failures[0]
+    assert len(failures) == 3 and 'inductor exploded' in failures[0]
     assert 'long trace' not in failures[0]
     assert model.backbone._compiled_call_impl is None  # eager for good
+    assert 'loss_by_feat' not in vars(model)  # the method itself again
+    assert not compile_mod.is_compiled(model, 'loss_by_feat')
 
 
 def test_real_error_is_not_swallowed(monkeypatch, logged):
@@ -89,7 +96,7 @@ def test_in_place_compile_keeps_state_dict_keys_and_outputs(logged):
     hook = ADPDCompileHook(backend='eager')  # real dynamo tracing, no C++ toolchain needed
     hook.before_run(_runner(model))
     hook.before_run(_runner(model))  # second run (val after train): compiled once
-    assert hook.compiled == ['backbone', 'anatomy_head']
+    assert hook.compiled == ['backbone', 'anatomy_head', 'loss_by_feat']
     assert list(model.state_dict()) == keys
     assert model.backbone._compiled_call_impl is not None
     assert torch.allclose(model(x), expected, atol=1e-6)

@@ -1,5 +1,6 @@
-"""The ADPD heads train under torch.compile (inductor, the default backend) exactly as in
-eager mode: same losses and same gradients, forward AND backward compiled. (The backbone
+"""The ADPD heads and the loss arithmetic train under torch.compile (inductor, the default
+backend) exactly as in eager mode: same losses and same gradients, forward AND backward
+compiled. (The backbone
 is a stock torchvision DenseNet; compiling it on this CPU takes minutes, so it is left to
 the GPU benchmark.)"""
 import shutil
@@ -11,7 +12,7 @@ from mmengine.optim import build_optim_wrapper
 from mmdet.registry import MODELS
 
 from mmadpd.utils import register_all_modules
-from mmadpd.utils.compile import compile_submodules
+from mmadpd.utils.compile import compile_submodules, is_compiled
 
 from adpd_model_builders import make_sample, tiny_adpd_cfg
 
@@ -60,12 +61,14 @@ def test_heads_compiled_forward_and_backward_match_eager():
     eager = _model()
     ref_losses, ref_grads = _losses_and_grads(eager)
     model = _model()
-    assert compile_submodules(model, parts=('anatomy_head', 'pathology_head')) == [
-        'anatomy_head', 'pathology_head']
+    parts = ('anatomy_head', 'pathology_head', 'loss_by_feat')  # the losses compiled too
+    assert compile_submodules(model, parts=parts) == list(parts)
     losses, grads = _losses_and_grads(model)
     # still compiled after the first call: no fall-back to eager happened
-    assert model.anatomy_head._compiled_call_impl is not None
-    assert model.pathology_head._compiled_call_impl is not None
+    assert all(is_compiled(model, name) for name in parts)
+    # the compiled method is an attribute of this model only; no state of its own
+    assert 'loss_by_feat' in vars(model) and 'loss_by_feat' not in vars(eager)
+    assert model.state_dict().keys() == eager.state_dict().keys()
     assert losses.keys() == ref_losses.keys()
     for k in losses:
         assert torch.allclose(losses[k], ref_losses[k], rtol=1e-4, atol=1e-5), k

@@ -81,20 +81,36 @@ def test_learned_positions_are_not_cached():
     assert not getattr(head, '_position_cache', {})
 
 
-def test_host_box_targets_equal_device_gather_and_conversion():
+def test_box_losses_keep_one_shape_for_every_batch():
+    """The losses weight every region row (0 = absent) instead of gathering the P present
+    ones, so batches with different P compile to ONE graph (fullgraph: no break, no host
+    read) and the values are those of the gathered rows."""
     head = _head()
-    samples = [make_sample([[4, 8, 20, 40], [30, 2, 60, 30]], [2, 0]),
-               make_sample([[10, 10, 12, 50]], [3])]
-    t = head.get_targets(samples)
-    gathered = t['boxes'].flatten(0, 1)[t['present_index']]
-    assert torch.equal(t['present_boxes'], gathered)
-    assert torch.equal(t['present_xyxy'], bbox_cxcywh_to_xyxy(gathered))
-    # and the loss is the one of the device-side path
-    outputs = dict(boxes=torch.rand(2, 4, 4) * 0.5 + 0.25, presence_logits=torch.randn(2, 4))
-    device_path = {k: v for k, v in t.items() if k not in ('present_boxes', 'present_xyxy')}
-    fast, slow = head.loss_by_feat(outputs, t), head.loss_by_feat(outputs, device_path)
-    for key in slow:
-        assert torch.equal(fast[key], slow[key]), key
+    graphs = []
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    compiled = torch.compile(head.loss_by_feat, backend=counting_backend, fullgraph=True,
+                             dynamic=False)
+    batches = ([make_sample([[4, 8, 20, 40], [30, 2, 60, 30]], [2, 0]),
+                make_sample([[10, 10, 12, 50]], [3])],
+               [make_sample([[4, 8, 20, 40]], [1]), make_sample([], [])])
+    for samples in batches:  # 3 and then 1 present region
+        t = head.get_targets(samples)
+        outputs = dict(boxes=torch.rand(2, 4, 4) * 0.5 + 0.25,
+                       presence_logits=torch.randn(2, 4))
+        got = compiled(outputs, t)
+        ref = head.loss_by_feat(outputs, t)
+        for key in ref:
+            assert torch.allclose(got[key], ref[key], rtol=1e-6), key
+        keep = t['present'].flatten()
+        pred, tgt = outputs['boxes'].flatten(0, 1)[keep], t['boxes'].flatten(0, 1)[keep]
+        l1 = 5 * (pred - tgt).abs().sum() / keep.sum()
+        assert ref['loss_bbox'].item() == pytest.approx(l1.item(), rel=1e-5)
+    assert len(graphs) == 1
 
 
 def test_parse_losses_equals_mmengine():
@@ -107,6 +123,11 @@ def test_parse_losses_equals_mmengine():
     assert list(log_vars) == list(ref_log) == ['loss', 'loss_a', 'loss_b', 'acc', 'loss_c']
     for key in ref_log:
         assert torch.allclose(log_vars[key], ref_log[key]), key
+    # logged terms are copies: a term may live in a CUDA graph's memory, which the next
+    # iteration overwrites while the logging hooks still hold the value
+    for key in losses:
+        assert log_vars[key].data_ptr() != losses[key].data_ptr(), key
+        assert not log_vars[key].requires_grad
     grad, = torch.autograd.grad(total, leaf, retain_graph=True)
     ref_grad, = torch.autograd.grad(ref_total, leaf)
     assert torch.equal(grad, ref_grad) and grad[2] == 0  # 'acc' is logged, not trained

@@ -90,7 +90,7 @@ def parse_args(argv=None):
                    help='square input size (default: the config pipeline size)')
     p.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='none')
     p.add_argument('--channels-last', action='store_true')
-    p.add_argument('--compile', action='store_true', help='torch.compile backbone + heads')
+    p.add_argument('--compile', action='store_true', help='torch.compile backbone, heads and losses')
     p.add_argument('--compile-mode', default=None,
                    help='torch.compile mode, e.g. max-autotune (default: torch default)')
     p.add_argument('--compile-options', nargs='+', metavar='KEY=VALUE', default=None,

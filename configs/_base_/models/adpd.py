@@ -12,10 +12,10 @@ embed_dims = 512  # d: 512 for Loc-ADPD, 256 for MIL-ADPD
 #   loss_scale=dict(enabled=False)) for bf16 (no loss scaling needed; the default dynamic
 #   scaler costs two host synchronisations per step), or dtype='float16' with
 #   loss_scale='dynamic'.
-# * torch.compile of backbone + heads, in place (checkpoint keys unchanged), falling back
-#   to eager with a log line if compilation fails:
+# * torch.compile of backbone + heads + loss arithmetic, in place (checkpoint keys
+#   unchanged), falling back to eager with a log line if compilation fails:
 #   custom_hooks = [..., dict(type='ADPDCompileHook', parts=('backbone', 'anatomy_head',
-#                                                             'pathology_head'), mode=None)]
+#                             'pathology_head', 'loss_by_feat'), mode=None)]
 # * data samples stay on the CPU (samples_to_device=False): the heads build the targets of
 #   the whole batch there and copy each target tensor to the GPU once.
 # Measure with tools/analysis_tools/benchmark.py (--amp bf16 --channels-last --compile).

@@ -1,6 +1,6 @@
 """ADPDCompileHook: switch ``torch.compile`` of the network on from a config.
 
-    custom_hooks = [dict(type='ADPDCompileHook')]          # backbone + both heads
+    custom_hooks = [dict(type='ADPDCompileHook')]          # backbone, heads, losses
     custom_hooks = [dict(type='ADPDCompileHook', parts=('backbone',), mode='max-autotune')]
     default_hooks = dict(compile=dict(type='ADPDCompileHook', mode='reduce-overhead'))
     default_hooks = dict(compile=dict(type='ADPDCompileHook', options=dict(cpp_wrapper=True)))
@@ -30,7 +30,8 @@ class ADPDCompileHook(Hook):
     iteration begins.
 
     Args:
-        parts: attribute names of the sub-modules to compile.
+        parts: attribute names of the sub-modules (or model methods, such as
+            ``loss_by_feat``) to compile.
         mode: ``torch.compile`` mode (None = default; ``'reduce-overhead'``: CUDA graphs;
             ``'max-autotune'``: tunes kernels longer, with CUDA graphs).
         dynamic: ``torch.compile`` dynamic-shape setting (None = automatic).

@@ -129,7 +129,7 @@ class ADPD(BaseDetector):
         # Targets are built for the whole batch on the host with numpy, and both heads'
         # targets go to the device in ONE asynchronous copy of one pinned buffer. They are
         # built BEFORE the forward pass: with no host-GPU sync in the step, the host then
-        # does this work (~2 ms per 128 samples on one CPU core) while the GPU still runs
+        # does this work (~1 ms per 128 samples on one CPU core) while the GPU still runs
         # the previous step's backward pass. After the forward the GPU may have caught up
         # with the host (the small kernels of DenseNet's last blocks take about as long to
         # launch as to run), and host time spent there would be GPU idle time.
@@ -138,8 +138,17 @@ class ADPD(BaseDetector):
              self.pathology_head.target_arrays(batch_data_samples,
                                                self.anatomy_head.num_regions)],
             batch_inputs.device)
-        targets = self.anatomy_head.with_num_present(targets)
         out, logits = self._heads(batch_inputs)
+        return self.loss_by_feat(out, logits, targets, cls_targets)
+
+    def loss_by_feat(self, out: Dict[str, Tensor], logits: Tensor,
+                     targets: Dict[str, Tensor], cls_targets: Dict[str, Optional[Tensor]]
+                     ) -> Dict[str, Tensor]:
+        """Both heads' loss terms from their outputs (``out`` of the anatomy head, the
+        pathology ``logits`` (B, N, C)) and targets (:meth:`AnatomyDETRHead.get_targets`,
+        :meth:`RegionPathologyHead.get_targets`). Tensors in, tensors out, the same shapes
+        for every batch: ``mmadpd.utils.compile`` compiles it as one more part, so under
+        torch.compile the loss arithmetic (~150 small kernels eagerly) is fused too."""
         losses = self.anatomy_head.loss_by_feat(out, targets)
         losses.update(self.pathology_head.loss_by_feat(
             logits, targets['present'], cls_targets['region_labels'],
@@ -151,15 +160,19 @@ class ADPD(BaseDetector):
         the terms whose name contains ``'loss'`` and ``log_vars`` holds ``loss`` then every
         term, as mmengine's. mmengine takes a ``.mean()`` of each term and adds them one
         by one, a kernel per step of the way in forward and backward; here the scalars
-        are summed in one go. Anything but scalar tensors of one dtype takes mmengine's
+        are summed in one go, and logged as (detached) views of one stacked copy: the
+        terms themselves may be outputs of a CUDA graph (the compiled ``loss_by_feat``),
+        whose memory the next iteration overwrites, and the logging hooks keep values
+        for many iterations. Anything but scalar tensors of one dtype takes mmengine's
         path."""
-        values = list(losses.values())
+        names, values = list(losses), list(losses.values())
         if not all(isinstance(v, Tensor) and v.dim() == 0 for v in values) or \
                 len({(v.dtype, v.device) for v in values}) > 1:
             return super().parse_losses(losses)
         terms = [v for k, v in losses.items() if 'loss' in k]
         total = torch.stack(terms).sum() if terms else 0
-        return total, OrderedDict([('loss', total)] + list(losses.items()))
+        logged = torch.stack(values).detach().unbind() if values else ()
+        return total, OrderedDict([('loss', total)] + list(zip(names, logged)))
 
     @torch.no_grad()
     def predict(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample],

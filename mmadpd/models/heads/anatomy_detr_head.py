@@ -143,61 +143,53 @@ class AnatomyDETRHead(BaseModule):
         shape, a region listed twice in one image gets the union box).
 
         Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) float32 normalised
-        cxcywh (zeros where absent), ``present_index`` (P,) int64 flat indices (into B*N)
-        of the present regions, and the present regions' boxes ``present_boxes`` (P, 4)
-        cxcywh and ``present_xyxy`` (P, 4) xyxy: the box losses' targets, gathered and
-        converted here rather than by ~10 small kernels per step on the device.
+        cxcywh and the same boxes as ``boxes_xyxy`` (B, N, 4) corners (zeros where absent):
+        the GIoU target, converted here rather than by small kernels on the device.
         """
         num_b, num_r = len(batch_data_samples), self.num_regions
-        present, boxes, present_index = box_targets(batch_data_samples, num_r,
-                                                    'AnatomyDETRHead')
-        present_boxes = boxes[present_index]
+        present, boxes = box_targets(batch_data_samples, num_r, 'AnatomyDETRHead')
         # the loss's own conversion, run here on the CPU (same float32 numbers)
-        present_xyxy = cxcywh_to_xyxy(torch.from_numpy(present_boxes)).numpy()
+        boxes_xyxy = cxcywh_to_xyxy(torch.from_numpy(boxes)).numpy()
         return dict(present=present.reshape(num_b, num_r),
-                    boxes=boxes.reshape(num_b, num_r, 4), present_index=present_index,
-                    present_boxes=present_boxes, present_xyxy=present_xyxy)
-
-    @staticmethod
-    def with_num_present(targets: Dict[str, Tensor]) -> Dict[str, Union[Tensor, int]]:
-        """Adds ``num_present`` = P as a Python int (read from the host-side shape, so the
-        loss needs no device->host synchronisation)."""
-        return dict(targets, num_present=int(targets['present_index'].shape[0]))
+                    boxes=boxes.reshape(num_b, num_r, 4),
+                    boxes_xyxy=boxes_xyxy.reshape(num_b, num_r, 4))
 
     def get_targets(self, batch_data_samples: List[DetDataSample],
                     device: Optional[Union[str, torch.device]] = None
-                    ) -> Dict[str, Union[Tensor, int]]:
+                    ) -> Dict[str, Tensor]:
         """:meth:`target_arrays` as tensors on ``device`` (default: the head's device),
-        with one host->device copy (:func:`.region_targets.upload`), plus
-        ``num_present``. (ADPD.loss uploads both heads' targets together.)"""
+        with one host->device copy (:func:`.region_targets.upload`). (ADPD.loss uploads
+        both heads' targets together.)"""
         if device is None:
             device = self.query_embed.weight.device
         targets, = upload_dicts([self.target_arrays(batch_data_samples)], device)
-        return self.with_num_present(targets)
+        return targets
 
     def loss_by_feat(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]
                      ) -> Dict[str, Tensor]:
-        """Named loss terms: loss_presence, loss_bbox (L1), loss_giou."""
+        """Named loss terms: loss_presence, loss_bbox (L1), loss_giou.
+
+        ``targets``: ``present`` (B, N) bool and ``boxes`` (B, N, 4) cxcywh, optionally
+        ``boxes_xyxy`` (B, N, 4) (else converted here). Every region row takes part in the
+        box losses with weight 1 if present and 0 if absent, divided by the number of
+        present regions (a tensor): the sums of gathering the present rows, but with the
+        same shapes for every batch and nothing read back to the host, so a compiled
+        step is one graph whatever the batch (a gather of the P present rows would be a
+        new shape, a recompilation and a new CUDA graph, for every P).
+        """
         logits = outputs['presence_logits']
         present = targets['present'].to(logits.device)
-        loss_presence = self.loss_presence(logits.float().reshape(-1),
-                                           present.float().reshape(-1))
-        if 'present_index' in targets:  # from get_targets: no host synchronisation
-            index = targets['present_index'].to(logits.device)
-            num = int(targets['num_present'])
-        else:
-            index = present.reshape(-1).nonzero().squeeze(1)
-            num = len(index)
-        pred = outputs['boxes'].flatten(0, 1).index_select(0, index).float()
-        if num == 0:
-            zero = outputs['boxes'].sum() * 0
-            return dict(loss_presence=loss_presence, loss_bbox=zero, loss_giou=zero)
-        if 'present_boxes' in targets:  # gathered and converted on the host
-            target = targets['present_boxes'].to(pred.device)
-            target_xyxy = targets['present_xyxy'].to(pred.device)
-        else:
-            target = targets['boxes'].to(pred.device).flatten(0, 1).index_select(0, index)
-            target_xyxy = cxcywh_to_xyxy(target)
-        loss_bbox = self.loss_bbox(pred, target, avg_factor=num)
-        loss_giou = self.loss_iou(cxcywh_to_xyxy(pred), target_xyxy, avg_factor=num)
+        weight = present.reshape(-1).float()  # (B*N,) 1 = present
+        loss_presence = self.loss_presence(logits.float().reshape(-1), weight)
+        num = weight.sum()
+        pred = outputs['boxes'].flatten(0, 1).float()
+        target = targets['boxes'].to(pred.device).flatten(0, 1)
+        target_xyxy = (targets['boxes_xyxy'].to(pred.device).flatten(0, 1)
+                       if 'boxes_xyxy' in targets else cxcywh_to_xyxy(target))
+        # 0/1 row weights applied to both sides: |p w - t w| = w |p - t|. (mmdet's L1Loss
+        # takes a weight too, but checks it on the host: a synchronisation per step.)
+        row = weight[:, None]
+        loss_bbox = self.loss_bbox(pred * row, target * row, avg_factor=num)
+        loss_giou = self.loss_iou(cxcywh_to_xyxy(pred), target_xyxy, weight=weight,
+                                  avg_factor=num)
         return dict(loss_presence=loss_presence, loss_bbox=loss_bbox, loss_giou=loss_giou)

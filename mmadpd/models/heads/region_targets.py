@@ -101,15 +101,14 @@ def _groups(rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def box_targets(samples: Sequence[DetDataSample], num_regions: int, owner: str
-                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                ) -> Tuple[np.ndarray, np.ndarray]:
     """Region box targets of a batch.
 
     Boxes are divided by each sample's input (w, h, w, h); a region listed twice in one
     image gets the union box (min of the top-left, max of the bottom-right corners).
 
     Returns:
-        present (B*N,) bool; boxes (B*N, 4) float32 normalised cxcywh, zeros where absent;
-        present_index (P,) int64 flat rows of the present regions.
+        present (B*N,) bool; boxes (B*N, 4) float32 normalised cxcywh, zeros where absent.
     """
     rows, sample_of = flat_region_rows(samples, num_regions, owner)
     num_rows = len(samples) * num_regions
@@ -132,7 +131,7 @@ def box_targets(samples: Sequence[DetDataSample], num_regions: int, owner: str
     # rows stay zeros: their xyxy is zeros)
     cxcywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / np.float32(2),
                              xyxy[:, 2:] - xyxy[:, :2]], 1)
-    return present, cxcywh, np.flatnonzero(present).astype(np.int64)
+    return present, cxcywh
 
 
 def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,

@@ -8,7 +8,7 @@ ADPD train step). Here the epsilon is a plain ``clamp``.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
@@ -62,8 +62,9 @@ class AlignedGIoULoss(nn.Module):
 
     The numbers of mmdet's ``GIoULoss`` (same eps, same reduction with ``avg_factor``:
     the sum divided by ``avg_factor + finfo(float32).eps``; mean without it), without its
-    host synchronisation. Weights are not supported: ADPD selects the present regions
-    before the loss.
+    host synchronisation. ``weight`` (n,) multiplies each pair's loss (ADPD: 1 for a
+    present region, 0 for an absent one; mmdet's ``GIoULoss`` checks its weights on the
+    host, a synchronisation); ``avg_factor`` may be a tensor.
     """
 
     def __init__(self, eps: float = 1e-6, loss_weight: float = 1.0) -> None:
@@ -71,13 +72,18 @@ class AlignedGIoULoss(nn.Module):
         self.eps = float(eps)
         self.loss_weight = float(loss_weight)
 
-    def forward(self, pred: Tensor, target: Tensor,
-                avg_factor: Optional[float] = None) -> Tensor:
-        """pred, target: (n, 4) xyxy -> scalar loss."""
+    def forward(self, pred: Tensor, target: Tensor, weight: Optional[Tensor] = None,
+                avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
+        """pred, target: (n, 4) xyxy; weight: (n,) or None -> scalar loss."""
         if pred.shape != target.shape or pred.shape[-1:] != (4,):
             raise ValueError(f'AlignedGIoULoss: pred and target must both be (n, 4), got '
                              f'{tuple(pred.shape)} and {tuple(target.shape)}')
+        if weight is not None and weight.shape != pred.shape[:-1]:
+            raise ValueError(f'AlignedGIoULoss: weight must be {tuple(pred.shape[:-1])}, '
+                             f'got {tuple(weight.shape)}')
         loss = 1 - aligned_giou(pred, target, self.eps)
+        if weight is not None:
+            loss = loss * weight
         if avg_factor is None:
             reduced = loss.mean()
         else:  # mmdet's weight_reduce_loss: sum / (avg_factor + float32 eps)
