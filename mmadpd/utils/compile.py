@@ -75,6 +75,17 @@ def is_compiled(model: torch.nn.Module, name: str) -> bool:
     return name in vars(model)  # a compiled method is an instance attribute
 
 
+def without_compiled_methods(state: dict, cls: type) -> dict:
+    """``state`` (an ``nn.Module.__getstate__``) without the compiled methods of
+    :func:`compile_submodules` (instance attributes that shadow a method of ``cls``): as
+    torch drops a compiled module's compiled call, a copy or a pickle of a compiled model
+    runs eagerly (a compiled method is bound to the original instance and cannot be
+    pickled)."""
+    return {k: v for k, v in state.items()
+            if not (inspect.isfunction(getattr(cls, k, None)) and callable(v)
+                    and not isinstance(v, torch.nn.Module))}
+
+
 def mark_step() -> None:
     """Mark the start of a training / inference iteration for CUDA-graph trees
     (``torch.compiler.cudagraph_mark_step_begin``; a counter increment, nothing else,

@@ -3,6 +3,8 @@ backend) exactly as in eager mode: same losses and same gradients, forward AND b
 compiled. (The backbone
 is a stock torchvision DenseNet; compiling it on this CPU takes minutes, so it is left to
 the GPU benchmark.)"""
+import copy
+import pickle
 import shutil
 
 import pytest
@@ -69,6 +71,12 @@ def test_heads_compiled_forward_and_backward_match_eager():
     # the compiled method is an attribute of this model only; no state of its own
     assert 'loss_by_feat' in vars(model) and 'loss_by_feat' not in vars(eager)
     assert model.state_dict().keys() == eager.state_dict().keys()
+    # copies (EMA) and pickles run eagerly, as torch's compiled modules do: a compiled
+    # method is bound to the original model
+    clone = copy.deepcopy(model)
+    assert 'loss_by_feat' not in vars(clone) and not is_compiled(clone, 'anatomy_head')
+    assert clone.loss_by_feat.__self__ is clone
+    assert 'loss_by_feat' not in vars(pickle.loads(pickle.dumps(model)))
     assert losses.keys() == ref_losses.keys()
     for k in losses:
         assert torch.allclose(losses[k], ref_losses[k], rtol=1e-4, atol=1e-5), k

@@ -13,6 +13,7 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
+from ...utils.compile import without_compiled_methods
 from ..heads.region_targets import input_shape_of, upload_dicts
 
 
@@ -96,6 +97,11 @@ class ADPD(BaseDetector):
         self.feature_index = feature_index
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
         self._apply_memory_format()
+
+    def __getstate__(self):
+        # copies (EMA, deepcopy) and pickles of a compiled model run eagerly, as torch does
+        # for compiled modules (mmadpd.utils.compile)
+        return without_compiled_methods(super().__getstate__(), type(self))
 
     def _apply_memory_format(self) -> None:
         # Conv weights follow the input's memory format; a mismatch makes cuDNN convert
