@@ -175,9 +175,14 @@ class ADPD(BaseDetector):
         if not all(isinstance(v, Tensor) and v.dim() == 0 for v in values) or \
                 len({(v.dtype, v.device) for v in values}) > 1:
             return super().parse_losses(losses)
+        if not values:
+            return 0, OrderedDict(loss=0)
+        stacked = torch.stack(values)
         terms = [v for k, v in losses.items() if 'loss' in k]
-        total = torch.stack(terms).sum() if terms else 0
-        logged = torch.stack(values).detach().unbind() if values else ()
+        # ADPD's terms are all losses: the one stack serves the total and the log
+        total = stacked.sum() if len(terms) == len(values) else \
+            (torch.stack(terms).sum() if terms else 0)
+        logged = stacked.detach().unbind()
         return total, OrderedDict([('loss', total)] + list(zip(names, logged)))
 
     @torch.no_grad()

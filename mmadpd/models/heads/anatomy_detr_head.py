@@ -77,6 +77,8 @@ class AnatomyDETRHead(BaseModule):
         if pe['type'] == 'SinePositionalEncoding':  # other encodings take no normalize
             pe.setdefault('normalize', True)
         self.positional_encoding = MODELS.build(pe)
+        # a parameter-free encoding (sine) gives constants: cached in memory_positions
+        self._cache_positions = not any(True for _ in self.positional_encoding.parameters())
         self.query_embed = nn.Embedding(num_regions, embed_dims)
         layer = dict(type='PreLNDecoderLayer', num_heads=8, ffn_ratio=4, dropout=0.3,
                      drop_path=0.2, layer_scale_init=0.1)
@@ -126,8 +128,7 @@ class AnatomyDETRHead(BaseModule):
             pos = self.positional_encoding(mask).flatten(2).transpose(1, 2)
             return pos.to(memory.dtype)
 
-        learned = any(True for _ in self.positional_encoding.parameters())
-        if learned or _is_compiling():
+        if not self._cache_positions or _is_compiling():
             return compute()
         key = (h, w, memory.dtype, memory.device)
         cache = self.__dict__.setdefault('_position_cache', {})
