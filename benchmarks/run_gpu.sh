@@ -14,8 +14,8 @@
 # script is skipped with a log line (its estimate: the second argument of each `step` call):
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
 #   loop_cudagraphs  the real training loop as the fast config runs it (Runner, config
-#              batch 128, one DataLoader worker per core) compiled with CUDA graphs
-#              (torch.compile mode reduce-overhead), 5 iterations profiled
+#              batch 128, one DataLoader worker per core, compiled with CUDA graphs:
+#              torch.compile mode reduce-overhead), 5 iterations profiled
 #              (profile_loop_cudagraphs.txt)
 #   loop_cpp_wrapper  the same loop compiled in the default mode with inductor's C++
 #              wrapper (--compile-options cpp_wrapper=True): kernels launched from
@@ -23,37 +23,34 @@
 #              or fail; profiled (profile_loop_cpp_wrapper.txt)
 #   compiled   the ADPD train step with torch.compile (COMPILE_MODE, default mode)
 #   loop_compiled  the same loop compiled in COMPILE_MODE (default: torch's default mode,
-#              as the fast config runs it), profiled (profile_loop_compiled.txt)
+#              how the fast config ran before CUDA graphs), profiled
+#              (profile_loop_compiled.txt)
 #   loop       the same loop eager (where the host time goes without compilation)
 #              + the data pipeline per worker + the main process's CPU per batch
 #              + one validation -> the projected full-schedule minutes
 #   compiled_bare  the bare DenseNet121 step with torch.compile
-# Why this order: on the H100 (2026-11-26, benchmarks/h100_2026-11-26_fast.json) the
-# compiled step met its bar (3,311 img/s) but the compiled loop did not (1,290 samples/s):
-# host-bound, 99 ms per iteration for 35 ms of GPU kernels, most of the host time spent
-# launching ~1,700 kernels per iteration. CUDA graphs replay them as a few launches; the
-# loop with them is the open number. EAGER_PARTS / LOOP_PARTS narrow the eager and loop
-# steps (a short rerun: EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the
-# loops with N torch intra-op threads in the main process.
+# Why this order: on the H100 (2026-11-26 16:13, benchmarks/h100_2026-11-26_cudagraphs.json)
+# every bar but one was met: the compiled loop with CUDA graphs ran 3,010 samples/s (1,290
+# in torch's default mode), the compiled step 3,311 img/s and inference 8,014 img/s (run of
+# 11:00, h100_2026-11-26_fast.json); the eager ratio ADPD/bare was 0.929 (bar 0.95; 0.895
+# before). The eager step is therefore first: the next session's measurement is that ratio.
+# EAGER_PARTS / LOOP_PARTS narrow the eager and loop steps (a short rerun:
+# EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the loops with N torch
+# intra-op threads in the main process.
 #
-# Seconds measured on the H100 (2026-11-26, run 3): wheels + phantom training data 65,
-# eager 76, compiled 161, loop_compiled 255 (compilation ~150 and the exit of its 16
-# workers included; WorkerShutdownHook has since cut the exit); run 4 (warm machine):
-# wheels 15, the 1024-px validation set 38, pipeline + transfer + validation parts < 60,
-# then the process took > 2 min to exit (fixed: WorkerShutdownHook). The validation set is
-# made only when the loop step runs. With a 15-minute budget (the machine's start counts:
-# 1-2 min), the two loops first, the eager step and the validation in a second call:
-#   call 1, timeout 600 s:
-#     SKIP=eager,compiled,loop_compiled,loop,compiled_bare LOOP_S=10
-#     (data 65 + loop_cudagraphs ~200 + loop_cpp_wrapper ~250 s)
-#   call 2 at once on the still-warm machine, timeout 230 s:
-#     SKIP=loop_cudagraphs,loop_cpp_wrapper,compiled,loop_compiled,compiled_bare
-#     LOOP_S=0 LOOP_PARTS=val EAGER_PARTS=train,bare BUDGET_S=220
-#     (wheels 15 + eager ~70 + validation set 38 + validation < 60 s; the training data
-#     are reused):
-#     the eager ratio and the validation time, which the summary combines with each
-#     loop's rate into the projected schedule.
-#
+# Seconds measured on the H100 (2026-11-26): machine start ~30, wheels + phantom training
+# data 60, eager (train,bare + profile) 51, loop_cudagraphs 203 (LOOP_S=10; compilation
+# included), loop_cpp_wrapper > 307 (still compiling when BUDGET_S stopped it), the 1024-px
+# validation set 42, one validation part 59 (process start and exit included).
+# With a 15-minute budget, one call covers the open number and re-checks the loop:
+#   call 1, timeout 480 s:
+#     SKIP=loop_cpp_wrapper,compiled,loop_compiled,compiled_bare LOOP_S=10
+#     LOOP_PARTS=val BUDGET_S=460
+#     (data 60 + eager ~60 + loop_cudagraphs ~200 + validation ~100 s; the order leaves
+#     the validation to be skipped if the budget runs short)
+#   then give the machine back; a rerun of the eager step alone (SKIP=all others,
+#   BUDGET_S=150) fits what is left should call 1 fail early.
+
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
 # builds the real CPU ops (~2 min on 16 cores), MMCV=installed uses the installed mmcv.
@@ -186,7 +183,7 @@ LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-s
 COMPILE=(--compile ${COMPILE_MODE:+--compile-mode $COMPILE_MODE})
 step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --profile "$OUT/profile_adpd_train.txt"
-# the loop bar is the rate of a compiled loop (the fast config compiles)
+# the loop bar is the rate of the loop as the fast config runs it (CUDA graphs)
 step loop_cudagraphs $((LOOP_S + 190)) "${LOOP[@]}" --parts none --compile \
   --compile-mode reduce-overhead --profile-loop "$OUT/profile_loop_cudagraphs.txt"
 step loop_cpp_wrapper $((LOOP_S + 240)) "${LOOP[@]}" --parts none --compile \

@@ -20,11 +20,15 @@
 # * 16 DataLoader workers: one per core of an H100/H200 node slice, for training and for
 #   the 91 validations too (a validation, 406 NIH PNGs of 1024 px, took 3.9 s on the H100
 #   with 4 workers and 1.24 s with 16; decoding them is most of its CPU work).
-# * torch.compile in its default mode. At batch 128 the compiled loop is host-bound on the
-#   H100 (99 ms per iteration for 35 ms of GPU kernels, kernel launches); CUDA graphs,
-#   default_hooks.compile.mode='reduce-overhead', are the candidate fix, and inductor's
-#   C++ wrapper, default_hooks.compile.options=dict(cpp_wrapper=True), the fallback; not
-#   yet measured on a GPU (benchmarks/run_gpu.sh, steps loop_cudagraphs, loop_cpp_wrapper).
+# * torch.compile with CUDA graphs (mode 'reduce-overhead'): each compiled part's kernels
+#   are replayed as one graph launch. At batch 128 the loop in torch's default mode was
+#   host-bound on the H100 (1,290 samples/s: 99 ms per iteration for 35 ms of GPU kernels,
+#   ~1,700 kernel launches); with CUDA graphs it ran 3,010 samples/s, 42.5 ms per iteration
+#   (benchmarks/h100_2026-11-26_cudagraphs.json). Graphs, like compiled kernels, want one
+#   batch size (drop_last, above); on a CPU torch skips the graphs and runs the kernels.
+#   If CUDA graphs misbehave on your stack: default_hooks.compile.mode=None (torch's
+#   default mode) or .options=dict(cpp_wrapper=True) (kernels launched from C++; not
+#   measured: its compilation had not finished after the 5 minutes its H100 step had).
 # * the validation report's figures (PR curves, overlays; ~1 s of CPU each time) drawn by a
 #   background process while training goes on (ADPDReportHook(background=True)).
 # * AdamW's fused kernel (same update, one kernel set for all parameters): the eager step
@@ -38,7 +42,8 @@ model = dict(data_preprocessor=dict(channels_last=True))
 optim_wrapper = dict(type='LazyGradNormAmpOptimWrapper', dtype='bfloat16',
                      loss_scale=dict(_delete_=True, enabled=False),
                      optimizer=dict(fused=True))
-default_hooks = dict(compile=dict(type='ADPDCompileHook'), report=dict(background=True))
+default_hooks = dict(compile=dict(type='ADPDCompileHook', mode='reduce-overhead'),
+                     report=dict(background=True))
 env_cfg = dict(cudnn_benchmark=True)
 train_dataloader = dict(num_workers=16, drop_last=True)
 val_dataloader = dict(num_workers=16)
