@@ -32,7 +32,7 @@
 # Why this order: on the H100 (2026-11-26 16:13, benchmarks/h100_2026-11-26_cudagraphs.json)
 # every bar but one was met: the compiled loop with CUDA graphs ran 3,010 samples/s (1,290
 # in torch's default mode), the compiled step 3,311 img/s and inference 8,014 img/s (run of
-# 11:00, h100_2026-11-26_fast.json); the eager ratio ADPD/bare was 0.929 (bar 0.95; 0.895
+# 13:17, h100_2026-11-26_fast.json); the eager ratio ADPD/bare was 0.929 (bar 0.95; 0.895
 # before). The eager step is therefore first: the next session's measurement is that ratio.
 # EAGER_PARTS / LOOP_PARTS narrow the eager and loop steps (a short rerun:
 # EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the loops with N torch

@@ -19,7 +19,7 @@
 #   each be a compilation.
 # * 16 DataLoader workers: one per core of an H100/H200 node slice, for training and for
 #   the 91 validations too (a validation, 406 NIH PNGs of 1024 px, took 3.9 s on the H100
-#   with 4 workers and 1.24 s with 16; decoding them is most of its CPU work).
+#   with 4 workers and 1.24-1.41 s with 16; decoding them is most of its CPU work).
 # * torch.compile with CUDA graphs (mode 'reduce-overhead'): each compiled part's kernels
 #   are replayed as one graph launch. At batch 128 the loop in torch's default mode was
 #   host-bound on the H100 (1,290 samples/s: 99 ms per iteration for 35 ms of GPU kernels,
