@@ -4,15 +4,17 @@
 # benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
 # lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist, and
 # writes one JSON per step and an op profile per profiled step to $OUT (at most 8 files
-# come back from one device call: all steps would write 7 JSON + 5 profiles, but the
-# first call below fits 3 steps with a profile each and the compiled step's JSON at most,
-# 7 files, + the caller's tee of stdout to $OUT/run.log).
+# come back from one device call: all steps would write 8 JSON + 5 profiles; the call
+# planned below writes 4 JSON + 2 profiles, + the caller's tee of stdout to $OUT/run.log).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
 # Steps, most important first; a step that would not finish inside BUDGET_S seconds of the
 # script is skipped with a log line (its estimate: the second argument of each `step` call):
 #   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
+#   eager_graphed  the same two steps, ADPD with model.graph_heads=True (heads + losses
+#              as CUDA graphs, benchmark.py --graph-heads), after a one-step check that
+#              it computes the plain step's losses and gradients (dropout off)
 #   loop_cudagraphs  the real training loop as the fast config runs it (Runner, config
 #              batch 128, one DataLoader worker per core, compiled with CUDA graphs:
 #              torch.compile mode reduce-overhead), 5 iterations profiled
@@ -33,7 +35,8 @@
 # every bar but one was met: the compiled loop with CUDA graphs ran 3,010 samples/s (1,290
 # in torch's default mode), the compiled step 3,311 img/s and inference 8,014 img/s (run of
 # 13:17, h100_2026-11-26_fast.json); the eager ratio ADPD/bare was 0.929 (bar 0.95; 0.895
-# before). The eager step is therefore first: the next session's measurement is that ratio.
+# before). The eager step is therefore first, then the same with the heads and losses
+# as CUDA graphs (model.graph_heads, written 2026-11-26 without a GPU: its first run).
 # EAGER_PARTS / LOOP_PARTS narrow the eager and loop steps (a short rerun:
 # EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the loops with N torch
 # intra-op threads in the main process.
@@ -43,11 +46,12 @@
 # included), loop_cpp_wrapper > 307 (still compiling when BUDGET_S stopped it), the 1024-px
 # validation set 42, one validation part 59 (process start and exit included).
 # With a 15-minute budget, one call covers the open number and re-checks the loop:
-#   call 1, timeout 480 s:
+#   call 1, timeout 560 s:
 #     SKIP=loop_cpp_wrapper,compiled,loop_compiled,compiled_bare LOOP_S=10
-#     LOOP_PARTS=val BUDGET_S=460
-#     (data 60 + eager ~60 + loop_cudagraphs ~200 + validation ~100 s; the order leaves
-#     the validation to be skipped if the budget runs short)
+#     EAGER_LOOP_S=0 LOOP_PARTS=val BUDGET_S=540
+#     (data 60 + eager ~60 + eager_graphed ~90 + loop_cudagraphs ~200 + validation
+#     ~100 s; the order leaves the validation to be skipped if the budget runs short;
+#     7 files come back: run.log, 4 JSON, 2 profiles)
 #   then give the machine back; a rerun of the eager step alone (SKIP=all others,
 #   BUDGET_S=150) fits what is left should call 1 fail early.
 
@@ -183,6 +187,9 @@ LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-s
 COMPILE=(--compile ${COMPILE_MODE:+--compile-mode $COMPILE_MODE})
 step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --profile "$OUT/profile_adpd_train.txt"
+# the same with the heads + losses replayed as CUDA graphs (model.graph_heads), after a
+# one-step comparison with the plain eager step (graph_heads_check in its JSON)
+step eager_graphed 90 --batch-size "$BATCH" --parts train,bare --graph-heads
 # the loop bar is the rate of the loop as the fast config runs it (CUDA graphs)
 step loop_cudagraphs $((LOOP_S + 190)) "${LOOP[@]}" --parts none --compile \
   --compile-mode reduce-overhead --profile-loop "$OUT/profile_loop_cudagraphs.txt"
@@ -194,12 +201,13 @@ step loop_compiled $((LOOP_S + 170)) "${LOOP[@]}" --parts none "${COMPILE[@]}" \
 LOOP_PARTS=${LOOP_PARTS:-pipeline,transfer,val}
 VAL_EST=0
 if [[ ",$LOOP_PARTS," == *",val,"* ]]; then VAL_EST=60; fi  # making the validation set
-# LOOP_S=0: the loop step measures only its parts (a short second call: the validation
-# time the projected schedule needs, e.g. LOOP_S=0 LOOP_PARTS=val)
-LOOP_EST=$(( LOOP_S > 0 ? LOOP_S + 150 : 60 ))
+# EAGER_LOOP_S (default LOOP_S) = 0: the loop step measures only its parts, no eager loop
+# (e.g. EAGER_LOOP_S=0 LOOP_PARTS=val: the validation time the projected schedule needs)
+EAGER_LOOP_S=${EAGER_LOOP_S:-$LOOP_S}
+LOOP_EST=$(( EAGER_LOOP_S > 0 ? EAGER_LOOP_S + 150 : 60 ))
 if runs loop $((LOOP_EST + VAL_EST)); then
   if (( VAL_EST > 0 )); then val_data; fi
-  step loop $LOOP_EST "${LOOP[@]}" --parts "$LOOP_PARTS" \
+  step loop $LOOP_EST "${LOOP[@]}" --loop-seconds "$EAGER_LOOP_S" --parts "$LOOP_PARTS" \
     --profile-loop "$OUT/profile_loop.txt"
 fi
 # the compiled bare network (its own compilation, ~1-2 min) only adds the compiled ratio

@@ -29,6 +29,10 @@ LOOP_SUFFIXES = {CUDA_GRAPHS: 'compiled, CUDA graphs',
                  result_suffix(False): 'eager'}
 
 
+# result-key suffix of the eager step with CUDA-graphed heads + losses
+GRAPH_HEADS = '_graph_heads'
+
+
 def _loop_keys(suffix: str) -> List[str]:
     """The keys of one measured loop (see tools/analysis_tools/benchmark.py)."""
     return [f'train_loop_{k}{suffix}'
@@ -45,6 +49,10 @@ _KEYS = [
                'adpd_train_kernel_ms_per_step', 'bare_densenet121_train_kernel_ms_per_step',
                'adpd_train_sync_calls', 'adpd_infer_img_s', 'adpd_predict_img_s',
                'postprocess_ms_per_img']),
+    # the eager step with model.graph_heads (benchmark.py --graph-heads)
+    ('eager_graphed', [f'{k}{GRAPH_HEADS}' for k in (
+        'adpd_train_img_s', 'bare_densenet121_train_img_s', 'adpd_over_bare_train')]
+     + ['graph_heads_check']),
     ('compiled', ['adpd_train_img_s_compiled', 'compiled_parts_after_training']),
     ('loop_cudagraphs', _loop_keys(CUDA_GRAPHS) + [
         f'train_loop_compiled_parts{mode_suffix("reduce-overhead")}'] + _LOOP_SHAPE),
@@ -112,6 +120,9 @@ def check_goals(summary: dict) -> List[Tuple[str, Optional[float], str, Optional
                      met))
 
     row('ADPD / bare train step (eager)', 'adpd_over_bare_train', RATIO_BAR)
+    if f'adpd_over_bare_train{GRAPH_HEADS}' in summary:  # an opt-in variant: when measured
+        row('ADPD / bare train step (eager, graphed heads)',
+            f'adpd_over_bare_train{GRAPH_HEADS}', RATIO_BAR)
     row('ADPD train step compiled, img/s', 'adpd_train_img_s_compiled', compiled_bar,
         bar_text=(f'>= {compiled_bar:g} ({family})' if compiled_bar
                   else 'no bar for this device'))

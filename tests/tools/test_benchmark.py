@@ -153,6 +153,41 @@ def test_compile_options_name_the_result_keys_and_exclude_a_mode(capsys):
     assert 'exclude each other' in capsys.readouterr().err
 
 
+def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, monkeypatch,
+                                                                    capsys):
+    """--graph-heads: the eager ADPD step with model.graph_heads, after a one-step
+    comparison with the plain eager step (dropout off), result keys ending in
+    '_graph_heads'. torch's CUDA-graph capture is replaced by a stand-in that returns the
+    callable (this CPU has no CUDA; the wiring is what runs here)."""
+    from mmadpd.models.detectors import graphed_heads
+    captured = []
+
+    def fake_capture(module, sample_args, **kwargs):
+        captured.append(module)
+        module(*sample_args)
+        return module
+
+    monkeypatch.setattr(torch.cuda, 'make_graphed_callables', fake_capture)
+    monkeypatch.setattr(graphed_heads, '_on_cuda', lambda tensor: True)
+    res = benchmark.main([
+        osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), '--device', 'cpu',
+        '--batch-size', '2', '--img-size', '64', '--warmup', '1', '--iters', '1',
+        '--repeats', '1', '--parts', 'train,bare', '--graph-heads',
+        '--cfg-options', 'model.anatomy_head.embed_dims=32',
+        'model.pathology_head.in_channels=32', 'model.anatomy_head.layer_cfg.num_heads=2',
+        '--out', str(tmp_path / 'bench.json')])
+    check = res['graph_heads_check']
+    assert check['max_loss_rel_diff'] == 0 and check['max_grad_rel_diff'] == 0
+    assert check['loss_terms'] >= 3 and check['grads'] > 100
+    # the check's graphed model and the timed one each captured once
+    assert len(captured) == 2
+    for name in ('adpd_train_img_s', 'bare_densenet121_train_img_s', 'adpd_over_bare_train'):
+        assert f'{name}_graph_heads' in res and name not in res
+    assert 'graphed heads vs eager' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(['cfg.py', '--graph-heads', '--compile'])
+
+
 def test_kernel_time_counts_device_events_once():
     """A CPU op reporting its kernels' time as its own device time is not counted twice."""
     from types import SimpleNamespace

@@ -74,6 +74,20 @@ def test_compiled_loop_is_the_goal_and_both_loops_are_projected():
     assert s['projected_schedule_min'] > 45
 
 
+def test_graphed_heads_ratio_is_judged_beside_the_plain_eager_one():
+    eager = dict(device='NVIDIA H100 80GB HBM3', adpd_over_bare_train=0.929)
+    goals = {name for name, *_ in check_goals(summarize(dict(eager=eager)))}
+    assert 'ADPD / bare train step (eager, graphed heads)' not in goals  # not measured
+    steps = dict(eager=eager, eager_graphed=dict(
+        device='NVIDIA H100 80GB HBM3', adpd_over_bare_train_graph_heads=0.962,
+        graph_heads_check=dict(max_loss_rel_diff=0.0, max_grad_rel_diff=1e-6)))
+    s = summarize(steps)
+    assert s['graph_heads_check']['max_grad_rel_diff'] == 1e-6
+    goals = {name: (value, met) for name, value, _, met in check_goals(s)}
+    assert goals['ADPD / bare train step (eager)'] == (0.929, False)
+    assert goals['ADPD / bare train step (eager, graphed heads)'] == (0.962, True)
+
+
 def test_unknown_device_and_missing_steps_are_not_judged():
     s = summarize(dict(eager=dict(device='NVIDIA A100', adpd_infer_img_s=7000.0)))
     goals = {name: (value, bar, met) for name, value, bar, met in check_goals(s)}

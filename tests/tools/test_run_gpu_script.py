@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STEPS = ['eager', 'loop_cudagraphs', 'loop_cpp_wrapper', 'compiled', 'loop_compiled', 'loop',
+STEPS = ['eager', 'eager_graphed', 'loop_cudagraphs', 'loop_cpp_wrapper', 'compiled', 'loop_compiled', 'loop',
          'compiled_bare']
 
 

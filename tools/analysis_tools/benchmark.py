@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
 import faulthandler
 import os
 import os.path as osp
@@ -97,6 +98,10 @@ def parse_args(argv=None):
                    type=compile_option,
                    help='inductor options instead of a mode, e.g. cpp_wrapper=True '
                         "(result keys then carry the option names: '_compiled_cpp_wrapper')")
+    p.add_argument('--graph-heads', action='store_true',
+                   help='eager ADPD with model.graph_heads=True (heads + losses replayed as '
+                        'CUDA graphs); first compares one step with the plain eager step '
+                        "(result keys then end in '_graph_heads')")
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--parts', default='train,bare,infer,pipeline')
     p.add_argument('--warmup', type=int, default=3, help='warm-up steps per part')
@@ -132,6 +137,8 @@ def parse_args(argv=None):
             p.error('--compile-mode and --compile-options exclude each other (torch.compile '
                     'takes one of them)')
         args.compile_options = dict(args.compile_options)
+    if args.graph_heads and args.compile:
+        p.error('--graph-heads is for eager steps (compiled heads run their own graphs)')
     return args
 
 
@@ -139,7 +146,24 @@ def load_cfg(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'graph_heads', False):
+        cfg.model.graph_heads = True
     return cfg
+
+
+def check_graph_heads(cfg, args, device, batch):
+    """One step of the graphed and of the plain eager ADPD, dropout off, compared."""
+    from mmadpd.benchmark.graphs_check import compare_graphed_heads, seeded
+    eager_cfg = copy.deepcopy(cfg)
+    eager_cfg.model.graph_heads = False
+    check = compare_graphed_heads(seeded(lambda: build_adpd(eager_cfg, args, device)),
+                                  seeded(lambda: build_adpd(cfg, args, device)), batch)
+    print(f'    graphed heads vs eager, one step without dropout: max relative difference '
+          f'of the losses {check["max_loss_rel_diff"]:.2e}, of the gradients '
+          f'{check["max_grad_rel_diff"]:.2e}')
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+    return check
 
 
 def main(argv=None):
@@ -165,7 +189,7 @@ def main(argv=None):
                torch_threads=torch.get_num_threads(),
                load_avg_start=list(os.getloadavg()))
     variant = compile_variant(args.compile_mode, args.compile_options)
-    key = result_suffix(args.compile, variant)
+    key = result_suffix(args.compile, variant) + ('_graph_heads' if args.graph_heads else '')
     parts_key = mode_suffix(variant)  # compiled-parts lists: per mode / variant
 
     model = optim = batch = None
@@ -173,6 +197,9 @@ def main(argv=None):
         model, optim = build_adpd(cfg, args, device)
         batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
                                 model.pathology_head.num_classes, device)
+    if args.graph_heads and 'train' in parts:
+        res['graph_heads_check'] = check_graph_heads(cfg, args, device, batch)
+        write_json(res, args.out)
     steps = {}  # (a) and (b), timed together (alternating repeats)
     if 'train' in parts:
         model.train()

@@ -14,6 +14,7 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
 from ...utils.compile import without_compiled_methods
+from .graphed_heads import HeadLossGraphs
 from ..heads.region_targets import input_shape_of, upload_dicts
 
 
@@ -68,6 +69,11 @@ class ADPD(BaseDetector):
         data_preprocessor: usually :class:`ADPDDataPreprocessor`; when its
             ``channels_last`` is set, the model's weights are converted to channels_last
             too (both must agree for the fast convolution kernels).
+        graph_heads: eager training on a GPU replays the heads and the loss arithmetic
+            (forward and backward) as CUDA graphs instead of ~500 small kernel launches
+            (:mod:`mmadpd.models.detectors.graphed_heads`: what it needs, what falls back
+            to eager). Off by default; pointless with torch.compile, which the fast config
+            uses. Not with gradient accumulation (refused with an error).
 
     ``predict`` fills every data sample with (CPU tensors: the batch's outputs come back
     from the device in one copy):
@@ -82,8 +88,9 @@ class ADPD(BaseDetector):
 
     def __init__(self, backbone: dict, anatomy_head: dict, pathology_head: dict,
                  postprocessor: dict, data_preprocessor: Optional[dict] = None,
-                 feature_index: int = -1, train_cfg: Optional[dict] = None,
-                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+                 feature_index: int = -1, graph_heads: bool = False,
+                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.anatomy_head = MODELS.build(anatomy_head)
@@ -95,13 +102,35 @@ class ADPD(BaseDetector):
         postprocessor.setdefault('class_names', self.pathology_head.class_names)
         self.postprocessor = TASK_UTILS.build(postprocessor)
         self.feature_index = feature_index
+        self.graph_heads = graph_heads
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
         self._apply_memory_format()
 
     def __getstate__(self):
         # copies (EMA, deepcopy) and pickles of a compiled model run eagerly, as torch does
-        # for compiled modules (mmadpd.utils.compile)
-        return without_compiled_methods(super().__getstate__(), type(self))
+        # for compiled modules (mmadpd.utils.compile); captured CUDA graphs belong to the
+        # original's parameters: a copy captures its own
+        state = without_compiled_methods(super().__getstate__(), type(self))
+        state.pop('_head_graphs', None)
+        return state
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to() / .cuda() / .half() may move or replace parameters: graphs captured
+        # before would read the old ones
+        graphs = self.__dict__.get('_head_graphs')
+        if graphs is not None:
+            graphs.reset()
+        return super()._apply(fn, *args, **kwargs)
+
+    def head_graphs(self) -> Optional[HeadLossGraphs]:
+        """The CUDA graphs of heads + losses for eager training (``graph_heads``), made
+        on first use; None when ``graph_heads`` is off."""
+        if not self.graph_heads:
+            return None
+        graphs = self.__dict__.get('_head_graphs')
+        if graphs is None:
+            graphs = self.__dict__['_head_graphs'] = HeadLossGraphs(self)
+        return graphs
 
     def _apply_memory_format(self) -> None:
         # Conv weights follow the input's memory format; a mismatch makes cuDNN convert
@@ -144,8 +173,15 @@ class ADPD(BaseDetector):
              self.pathology_head.target_arrays(batch_data_samples,
                                                self.anatomy_head.num_regions)],
             batch_inputs.device)
-        out, logits = self._heads(batch_inputs)
-        return self.loss_by_feat(out, logits, targets, cls_targets)
+        feats = self.extract_feat(batch_inputs)
+        graphs = self.head_graphs()
+        if graphs is not None and graphs.applies(feats):
+            losses = graphs(feats, targets, cls_targets)
+            if losses is not None:
+                return losses
+        out = self.anatomy_head(feats)
+        return self.loss_by_feat(out, self.pathology_head(out['region_feats']), targets,
+                                 cls_targets)
 
     def loss_by_feat(self, out: Dict[str, Tensor], logits: Tensor,
                      targets: Dict[str, Tensor], cls_targets: Dict[str, Optional[Tensor]]

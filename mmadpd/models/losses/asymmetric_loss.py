@@ -65,8 +65,11 @@ def asymmetric_loss(probs: Tensor, targets: Tensor, mask: Optional[Tensor] = Non
         return -gain
     if reduction == 'sum':
         return -gain.sum()
-    count = mask.sum() if mask is not None else gain.new_tensor(float(gain.numel()))
-    return -gain.sum() / count.clamp(min=1)
+    if mask is None:
+        # a Python count, not a tensor made from it: that would be a host->device copy
+        # at every step, which a CUDA-graph capture refuses
+        return -gain.sum() / max(gain.numel(), 1)
+    return -gain.sum() / mask.sum().clamp(min=1)
 
 
 @MODELS.register_module()

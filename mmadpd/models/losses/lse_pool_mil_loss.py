@@ -53,7 +53,9 @@ def lse_pool(probs: Tensor, present: Tensor, r: float = 5.0, absent: str = 'excl
         count = present.sum(dim=1, keepdim=True).clamp(min=1).to(probs.dtype)
         log_n = torch.log(count)
     else:
-        log_n = probs.new_tensor(math.log(probs.shape[1]))
+        # a Python float, not a tensor made from it (a host->device copy each step,
+        # which a CUDA-graph capture also refuses)
+        log_n = math.log(probs.shape[1])
     pooled = (torch.logsumexp(logits, dim=1) - log_n) / r
     pooled = torch.where(has_any, pooled, torch.zeros_like(pooled))
     return pooled.clamp(0.0, 1.0)

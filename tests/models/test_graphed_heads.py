@@ -1,0 +1,171 @@
+"""ADPD(graph_heads=True): the heads + losses of an eager training step go through
+torch.cuda.make_graphed_callables. This CPU has no CUDA, so torch's capture is replaced
+by a stand-in that records the call and returns the callable as it is (its eager
+forward); what is checked is everything around it: the same losses and gradients as the
+plain step, the targets reassembled, one capture per input signature, the fallbacks to
+eager, the refusal of gradient accumulation, and the model's state. What the graphs
+themselves compute is checked on a GPU (benchmark.py --graph-heads compares them with the
+eager step, benchmarks/run_gpu.sh step eager_graphed)."""
+import copy
+
+import pytest
+import torch
+
+from mmdet.registry import MODELS
+
+from mmadpd.models.detectors import graphed_heads
+from mmadpd.utils import register_all_modules
+from mmadpd.utils.compile import compile_submodules
+
+from adpd_model_builders import make_sample, tiny_adpd_cfg
+
+
+def _model(graph_heads=True, mil=True, loc=True):
+    register_all_modules()
+    cfg = tiny_adpd_cfg(num_regions=5, num_classes=4, embed_dims=32, mil=mil, loc=loc)
+    # no randomness: the graphed and the plain step are compared element by element
+    cfg['anatomy_head'].update(proj_dropout=0.0, box_dropout=0.0, layer_cfg=dict(
+        num_heads=4, dropout=0.0, drop_path=0.0))
+    cfg['graph_heads'] = graph_heads
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def _batch(num=3):
+    g = torch.Generator().manual_seed(1)
+    samples = []
+    for i in range(num):
+        labels = [0, 1, 2, 4] if i else [0, 1, 2, 3, 4, 2]
+        xy = torch.rand(len(labels), 2, generator=g) * 30
+        boxes = torch.cat([xy, xy + 8 + torch.rand(len(labels), 2, generator=g) * 20], 1)
+        path = (torch.rand(len(labels), 4, generator=g) < 0.4).float()
+        samples.append(make_sample(boxes, labels, size=64, pathology=path,
+                                   image_labels=path.amax(0)))
+    images = torch.randint(0, 256, (num, 1, 64, 64), generator=g, dtype=torch.uint8)
+    return dict(inputs=images, data_samples=samples)
+
+
+@pytest.fixture
+def captures(monkeypatch):
+    """torch's capture replaced (see the module docstring); 'CUDA' tensors assumed."""
+    calls = []
+
+    def fake_make_graphed_callables(module, sample_args, **kwargs):
+        calls.append(dict(module=module, sample=sample_args, kwargs=kwargs,
+                          cache=torch.is_autocast_cache_enabled()))
+        module(*sample_args)  # torch's warm-up runs the callable eagerly
+        return module
+
+    monkeypatch.setattr(torch.cuda, 'make_graphed_callables', fake_make_graphed_callables)
+    monkeypatch.setattr(graphed_heads, '_on_cuda', lambda tensor: True)
+    return calls
+
+
+def _step(model, batch=None):
+    data = model.data_preprocessor(batch or _batch(), True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    total = sum(losses.values())
+    total.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad(set_to_none=True)
+    return {k: v.detach() for k, v in losses.items()}, grads
+
+
+@pytest.mark.parametrize('mil,loc', [(True, True), (False, True), (True, False)])
+def test_graphed_step_gives_the_plain_steps_losses_and_gradients(captures, mil, loc):
+    ref_losses, ref_grads = _step(_model(graph_heads=False, mil=mil, loc=loc))
+    model = _model(mil=mil, loc=loc)
+    losses, grads = _step(model)
+    assert len(captures) == 1
+    assert list(losses) == list(ref_losses)  # names and their order
+    for k in losses:
+        assert torch.equal(losses[k], ref_losses[k]), k
+    # gradients reach the heads through the graphed callable and the backbone through
+    # the graph's input gradient
+    assert grads.keys() == ref_grads.keys()
+    assert any(n.startswith('backbone') for n in grads)
+    for name in grads:
+        assert torch.allclose(grads[name], ref_grads[name], rtol=1e-6, atol=1e-7), name
+
+
+def test_one_capture_per_input_signature_from_static_copies(captures):
+    model = _model()
+    _step(model)
+    _step(model)  # same shapes: the captured graph is replayed
+    assert len(captures) == 1
+    call = captures[0]
+    feats, *targets = call['sample']
+    # the graph's inputs are its own copies, as they must stay put between replays
+    assert feats.requires_grad and feats.grad_fn is None
+    assert not any(t.requires_grad for t in targets)
+    assert any(t.dtype == torch.bool for t in targets)  # 'present' travels as it is
+    assert call['kwargs']['allow_unused_input'] is True
+    # the graphed callable holds the model's own heads, and is not part of the model
+    assert call['module'].anatomy_head is model.anatomy_head
+    assert not any(m is call['module'] for m in model.modules())
+    _step(model, _batch(num=2))  # the epoch's last, smaller batch: a second signature
+    assert len(captures) == 2
+    _step(model, _batch(num=1))  # beyond max_signatures: eager, nothing captured
+    assert len(captures) == 2
+
+
+def test_capture_under_autocast_turns_its_weight_cache_off(captures):
+    """torch refuses to capture under autocast with its weight cache on."""
+    model = _model()
+    data = model.data_preprocessor(_batch(), True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        assert torch.is_autocast_cache_enabled()
+        model.loss(data['inputs'], data['data_samples'])
+        assert torch.is_autocast_cache_enabled()  # restored after the capture
+    assert captures[0]['cache'] is False
+    # the autocast state is part of the signature: without autocast, another capture
+    model.loss(data['inputs'], data['data_samples'])
+    assert len(captures) == 2
+
+
+def test_eager_where_graphs_do_not_apply(captures, monkeypatch):
+    model = _model()
+    data = model.data_preprocessor(_batch(), True)
+    with torch.no_grad():
+        model.loss(data['inputs'], data['data_samples'])
+    model.eval()
+    model.loss(data['inputs'], data['data_samples'])
+    model.train()
+    assert captures == []
+    monkeypatch.setattr(graphed_heads, '_on_cuda', lambda tensor: tensor.is_cuda)
+    model.loss(data['inputs'], data['data_samples'])  # CPU tensors
+    assert captures == []
+    monkeypatch.setattr(graphed_heads, '_on_cuda', lambda tensor: True)
+    compiled = _model()
+    compile_submodules(compiled, parts=('loss_by_feat',), backend='eager')
+    compiled.loss(data['inputs'], data['data_samples'])
+    assert captures == []
+    off = _model(graph_heads=False)
+    off.loss(data['inputs'], data['data_samples'])
+    assert captures == [] and off.head_graphs() is None
+
+
+def test_gradient_accumulation_is_refused_not_miscomputed(captures):
+    model = _model()
+    data = model.data_preprocessor(_batch(), True)
+    sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
+    # no zero_grad: the graphed gradients would be added to their own buffers
+    with pytest.raises(RuntimeError, match='accumulative_counts'):
+        model.loss(data['inputs'], data['data_samples'])
+    model.zero_grad(set_to_none=True)
+    model.loss(data['inputs'], data['data_samples'])
+
+
+def test_state_dict_copies_and_moves(captures):
+    model = _model()
+    keys = list(_model(graph_heads=False).state_dict())
+    _step(model)
+    assert list(model.state_dict()) == keys
+    assert len(model.head_graphs().graphs) == 1
+    clone = copy.deepcopy(model)  # EMA-style copy: captures its own graphs
+    assert clone.graph_heads and clone.head_graphs().graphs == {}
+    assert clone.head_graphs().model is clone
+    model.to(torch.float64)  # parameters replaced: the captured graphs are stale
+    assert model.head_graphs().graphs == {}
