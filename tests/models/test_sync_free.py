@@ -167,3 +167,16 @@ def test_network_forward_has_no_host_read():
         presence, boxes, logits = model._forward(data['inputs'])
     assert presence.shape == (3, NUM_REGIONS) and boxes.shape == (3, NUM_REGIONS, 4)
     assert logits.shape == (3, NUM_REGIONS, NUM_CLASSES)
+
+
+def test_asl_mean_and_lse_pool_over_all_regions_upload_nothing():
+    """Both used to make a tensor from a host number every step (new_tensor): a blocking
+    upload in eager training, and an error inside a CUDA-graph capture (graph_heads)."""
+    from mmadpd.models.losses.asymmetric_loss import asymmetric_loss
+    from mmadpd.models.losses.lse_pool_mil_loss import lse_pool
+    with _BlockingUploads() as uploads:
+        asymmetric_loss(torch.empty((4, 3), device=META), torch.empty((4, 3), device=META),
+                        reduction='mean')
+        lse_pool(torch.empty((2, 5, 3), device=META),
+                 torch.empty((2, 5), dtype=torch.bool, device=META), absent='all_regions')
+    assert uploads.calls == []
