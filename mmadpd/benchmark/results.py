@@ -19,6 +19,10 @@ def write_json(res, path, final=False):
     os.replace(tmp, path)
 
 
+# result-key suffix of the eager steps with model.graph_heads (benchmark.py --graph-heads)
+GRAPH_HEADS = '_graph_heads'
+
+
 def compile_variant(compile_mode=None, compile_options=None):
     """Name of a torch.compile setting in result keys: the mode, else the names of the
     inductor options (``{'cpp_wrapper': True}`` -> ``'cpp_wrapper'``), else None (torch's

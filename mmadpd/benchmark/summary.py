@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple
 
-from .results import compile_variant, mode_suffix, result_suffix
+from .results import GRAPH_HEADS, compile_variant, mode_suffix, result_suffix
 from .runner import schedule_minutes
 
 # Speed goals (issue 8). The compiled step's bar depends on the GPU: the anchors were
@@ -27,10 +27,6 @@ CPP_WRAPPER = result_suffix(True, CPP_WRAPPER_VARIANT)
 LOOP_SUFFIXES = {CUDA_GRAPHS: 'compiled, CUDA graphs',
                  CPP_WRAPPER: 'compiled, C++ wrapper', result_suffix(True): 'compiled',
                  result_suffix(False): 'eager'}
-
-
-# result-key suffix of the eager step with CUDA-graphed heads + losses
-GRAPH_HEADS = '_graph_heads'
 
 
 def _loop_keys(suffix: str) -> List[str]:

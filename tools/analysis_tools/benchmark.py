@@ -63,7 +63,8 @@ from mmadpd.benchmark.inference import bench_infer
 from mmadpd.benchmark.loop import bench_loop
 from mmadpd.benchmark.profiling import (profile_steps, record_kernel_time,
                                         synchronising_calls, write_profile)
-from mmadpd.benchmark.results import compile_variant, mode_suffix, result_suffix, write_json
+from mmadpd.benchmark.results import (GRAPH_HEADS, compile_variant, mode_suffix, result_suffix,
+                                      write_json)
 from mmadpd.benchmark.runner import projected_schedule_min
 from mmadpd.benchmark.steps import (bare_train_step, build_adpd, still_compiled,
                                     synthetic_batch, train_step)
@@ -189,7 +190,7 @@ def main(argv=None):
                torch_threads=torch.get_num_threads(),
                load_avg_start=list(os.getloadavg()))
     variant = compile_variant(args.compile_mode, args.compile_options)
-    key = result_suffix(args.compile, variant) + ('_graph_heads' if args.graph_heads else '')
+    key = result_suffix(args.compile, variant) + (GRAPH_HEADS if args.graph_heads else '')
     parts_key = mode_suffix(variant)  # compiled-parts lists: per mode / variant
 
     model = optim = batch = None
