@@ -47,3 +47,37 @@ def make_sample(boxes, labels, size=64, pathology=None, image_labels=None, ori=N
     if image_labels is not None:
         s.gt_image_labels = torch.as_tensor(image_labels, dtype=torch.float32)
     return s
+
+
+def deterministic_tiny_adpd(mil=True, loc=True, **model_kwargs):
+    """A built tiny ADPD (5 regions, 4 classes, d 32) in train mode, seed 0, with every
+    dropout and DropPath off: two such models give element-wise comparable steps (e.g.
+    eager vs compiled, graphed vs plain). ``model_kwargs`` go to the ADPD config."""
+    from mmdet.registry import MODELS
+    from mmadpd.utils import register_all_modules
+    register_all_modules()
+    cfg = tiny_adpd_cfg(num_regions=5, num_classes=4, embed_dims=32, mil=mil, loc=loc)
+    cfg['anatomy_head'].update(proj_dropout=0.0, box_dropout=0.0, layer_cfg=dict(
+        num_heads=4, dropout=0.0, drop_path=0.0))
+    cfg.update(model_kwargs)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.train()
+
+
+def small_training_batch(num=3):
+    """A fixed batch for :func:`deterministic_tiny_adpd`: ``num`` 64-px uint8 images and
+    data samples with 4-6 regions (the first lists region 2 twice), region and image
+    pathology labels over 4 classes."""
+    g = torch.Generator().manual_seed(1)
+    samples = []
+    for i in range(num):
+        labels = [0, 1, 2, 4] if i else [0, 1, 2, 3, 4, 2]
+        xy = torch.rand(len(labels), 2, generator=g) * 30
+        boxes = torch.cat([xy, xy + 8 + torch.rand(len(labels), 2, generator=g) * 20], 1)
+        path = (torch.rand(len(labels), 4, generator=g) < 0.4).float()
+        samples.append(make_sample(boxes, labels, size=64, pathology=path,
+                                   image_labels=path.amax(0)))
+    images = torch.randint(0, 256, (num, 1, 64, 64), generator=g, dtype=torch.uint8)
+    return dict(inputs=images, data_samples=samples)

@@ -11,41 +11,21 @@ import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
 
-from mmdet.registry import MODELS
-
-from mmadpd.utils import register_all_modules
 from mmadpd.utils.compile import compile_submodules, is_compiled
 
-from adpd_model_builders import make_sample, tiny_adpd_cfg
+from adpd_model_builders import deterministic_tiny_adpd, small_training_batch
 
 pytestmark = pytest.mark.skipif(shutil.which('g++') is None and shutil.which('cc') is None,
                                 reason='inductor needs a C++ compiler on the CPU')
 
 
 def _model():
-    register_all_modules()
-    cfg = tiny_adpd_cfg(num_regions=5, num_classes=4, embed_dims=32, mil=True)
     # no randomness, so compiled and eager runs are comparable element by element
-    cfg['anatomy_head'].update(proj_dropout=0.0, box_dropout=0.0, layer_cfg=dict(
-        num_heads=4, dropout=0.0, drop_path=0.0))
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model.train()
+    return deterministic_tiny_adpd()
 
 
 def _batch():
-    g = torch.Generator().manual_seed(1)
-    samples = []
-    for i in range(3):
-        labels = [0, 1, 2, 4] if i else [0, 1, 2, 3, 4, 2]
-        xy = torch.rand(len(labels), 2, generator=g) * 30
-        boxes = torch.cat([xy, xy + 8 + torch.rand(len(labels), 2, generator=g) * 20], 1)
-        path = (torch.rand(len(labels), 4, generator=g) < 0.4).float()
-        samples.append(make_sample(boxes, labels, size=64, pathology=path,
-                                   image_labels=path.amax(0)))
-    images = torch.randint(0, 256, (3, 1, 64, 64), generator=g, dtype=torch.uint8)
-    return dict(inputs=images, data_samples=samples)
+    return small_training_batch()
 
 
 def _losses_and_grads(model):

@@ -11,40 +11,19 @@ import copy
 import pytest
 import torch
 
-from mmdet.registry import MODELS
-
 from mmadpd.models.detectors import graphed_heads
-from mmadpd.utils import register_all_modules
 from mmadpd.utils.compile import compile_submodules
 
-from adpd_model_builders import make_sample, tiny_adpd_cfg
+from adpd_model_builders import deterministic_tiny_adpd, small_training_batch
 
 
 def _model(graph_heads=True, mil=True, loc=True):
-    register_all_modules()
-    cfg = tiny_adpd_cfg(num_regions=5, num_classes=4, embed_dims=32, mil=mil, loc=loc)
     # no randomness: the graphed and the plain step are compared element by element
-    cfg['anatomy_head'].update(proj_dropout=0.0, box_dropout=0.0, layer_cfg=dict(
-        num_heads=4, dropout=0.0, drop_path=0.0))
-    cfg['graph_heads'] = graph_heads
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model.train()
+    return deterministic_tiny_adpd(mil=mil, loc=loc, graph_heads=graph_heads)
 
 
 def _batch(num=3):
-    g = torch.Generator().manual_seed(1)
-    samples = []
-    for i in range(num):
-        labels = [0, 1, 2, 4] if i else [0, 1, 2, 3, 4, 2]
-        xy = torch.rand(len(labels), 2, generator=g) * 30
-        boxes = torch.cat([xy, xy + 8 + torch.rand(len(labels), 2, generator=g) * 20], 1)
-        path = (torch.rand(len(labels), 4, generator=g) < 0.4).float()
-        samples.append(make_sample(boxes, labels, size=64, pathology=path,
-                                   image_labels=path.amax(0)))
-    images = torch.randint(0, 256, (num, 1, 64, 64), generator=g, dtype=torch.uint8)
-    return dict(inputs=images, data_samples=samples)
+    return small_training_batch(num)
 
 
 @pytest.fixture
