@@ -3,18 +3,20 @@
 # It expects, in the repository root, a folder .whl/ (made here by
 # benchmarks/fetch_device_wheels.sh and carried along) with the wheels the device's Python
 # lacks (mmengine, mmdet, ensemble-boxes, pycocotools, ...) and the mmcv 2.1.0 sdist, and
-# writes one JSON per step and an op profile per profiled step to $OUT (at most 8 files
-# come back from one device call: all steps would write 8 JSON + 5 profiles; the call
-# planned below writes 4 JSON + 2 profiles, + the caller's tee of stdout to $OUT/run.log).
+# writes one JSON per step and an op profile per profiled step to $OUT (count them: at
+# most 8 files came back from one device call; all steps would write 9 JSON + 7 profiles,
+# + the caller's tee of stdout to $OUT/run.log).
 #
 #   OUT=/tmp/out bash benchmarks/run_gpu.sh
 #
 # Steps, most important first; a step that would not finish inside BUDGET_S seconds of the
 # script is skipped with a log line (its estimate: the second argument of each `step` call):
-#   eager      ADPD train step vs bare DenseNet121, inference, op profile (batch 256)
+#   eager      plain eager ADPD train step (--graph-heads off) vs bare DenseNet121,
+#              inference, op profile (batch 256)
 #   eager_graphed  the same two steps, ADPD with model.graph_heads=True (heads + losses
-#              as CUDA graphs, benchmark.py --graph-heads), after a one-step check that
-#              it computes the plain step's losses and gradients (dropout off)
+#              as CUDA graphs, as the configs train eagerly), after a two-step check that
+#              it computes the plain step's losses and gradients (dropout off); profiled
+#              (profile_adpd_train_graphed.txt)
 #   loop_cudagraphs  the real training loop as the fast config runs it (Runner, config
 #              batch 128, one DataLoader worker per core, compiled with CUDA graphs:
 #              torch.compile mode reduce-overhead), 5 iterations profiled
@@ -29,31 +31,34 @@
 #              (profile_loop_compiled.txt)
 #   loop       the same loop eager (where the host time goes without compilation)
 #              + the data pipeline per worker + the main process's CPU per batch
-#              + one validation -> the projected full-schedule minutes
+#              + one validation -> the projected full-schedule minutes (plain eager)
+#   loop_graphed  the eager loop with model.graph_heads (only when EAGER_LOOP_S > 0),
+#              profiled (profile_loop_graphed.txt)
 #   compiled_bare  the bare DenseNet121 step with torch.compile
-# Why this order: on the H100 (2026-11-26 16:13, benchmarks/h100_2026-11-26_cudagraphs.json)
-# every bar but one was met: the compiled loop with CUDA graphs ran 3,010 samples/s (1,290
-# in torch's default mode), the compiled step 3,311 img/s and inference 8,014 img/s (run of
-# 13:17, h100_2026-11-26_fast.json); the eager ratio ADPD/bare was 0.929 (bar 0.95; 0.895
-# before). The eager step is therefore first, then the same with the heads and losses
-# as CUDA graphs (model.graph_heads, written 2026-11-26 without a GPU: its first run).
+# Why this order: every bar of issue 8 is met on the H100 (2026-11-26): the compiled loop
+# with CUDA graphs 3,010 samples/s and a projected schedule of 35 min (16:13 run,
+# benchmarks/h100_2026-11-26_cudagraphs.json), the compiled step 3,311 img/s and inference
+# 8,014 img/s (13:17, h100_2026-11-26_fast.json), the eager ratio ADPD/bare 0.966 with
+# graphed heads, 0.950 plain (17:23, h100_2026-11-26_graphheads.json). The eager steps
+# come first because they are the closest to their bar, then the loops.
 # EAGER_PARTS / LOOP_PARTS narrow the eager and loop steps (a short rerun:
 # EAGER_PARTS=train,bare LOOP_PARTS=none). LOOP_THREADS=N runs the loops with N torch
-# intra-op threads in the main process.
+# intra-op threads in the main process. REPEATS=N: timed repeats of the steps (default 5;
+# the run of 17:23 used 9: the repeats of one step spread by up to 10 %).
 #
 # Seconds measured on the H100 (2026-11-26): machine start ~30, wheels + phantom training
-# data 60, eager (train,bare + profile) 51, loop_cudagraphs 203 (LOOP_S=10; compilation
-# included), loop_cpp_wrapper > 307 (still compiling when BUDGET_S stopped it), the 1024-px
-# validation set 42, one validation part 59 (process start and exit included).
-# With a 15-minute budget, one call covers the open number and re-checks the loop:
-#   call 1, timeout 560 s:
-#     SKIP=loop_cpp_wrapper,compiled,loop_compiled,compiled_bare LOOP_S=10
-#     EAGER_LOOP_S=0 LOOP_PARTS=val BUDGET_S=540
-#     (data 60 + eager ~60 + eager_graphed ~90 + loop_cudagraphs ~200 + validation
-#     ~100 s; the order leaves the validation to be skipped if the budget runs short;
-#     7 files come back: run.log, 4 JSON, 2 profiles)
-#   then give the machine back; a rerun of the eager step alone (SKIP=all others,
-#   BUDGET_S=150) fits what is left should call 1 fail early.
+# data 60, eager (train,bare,infer + profile, REPEATS=9) 84, eager_graphed (check +
+# profile, REPEATS=9) 58, loop (EAGER_LOOP_S=10, LOOP_PARTS=none) 73, loop_graphed 47,
+# loop_cudagraphs 203 (LOOP_S=10; compilation included), loop_cpp_wrapper > 307 (still
+# compiling when BUDGET_S stopped it), the 1024-px validation set 42, one validation part
+# 59 (process start and exit included).
+# A 15-minute budget covers, e.g., in one call of timeout 560 s:
+#     SKIP=loop_cpp_wrapper,compiled,loop_compiled,loop_graphed,compiled_bare LOOP_S=10
+#     EAGER_LOOP_S=0 LOOP_PARTS=val REPEATS=9 BUDGET_S=540
+#     (data 60 + eager ~85 + eager_graphed ~60 + loop_cudagraphs ~200 + validation ~100:
+#     the last is skipped if the budget runs short; 8 files: run.log, 4 JSON, 3 profiles)
+#   then give the machine back. Never measured: loop_cpp_wrapper (> 5 min to compile),
+#   compiled_bare.
 
 # mmcv: ADPD calls no compiled mmcv op, so by default mmcv runs from its sdist with a stub
 # for the compiled module (benchmarks/mmcv_ext_stub.py; any op call would raise). MMCV=build
@@ -175,7 +180,7 @@ step() {
   # a failed step is logged and the next one still runs; none runs past BUDGET_S
   if timeout -k 5 $((BUDGET_S - SECONDS + T0)) "$PY" tools/analysis_tools/benchmark.py \
       "$CONFIG" --amp bf16 --channels-last --device "$DEVICE" \
-      ${IMG:+--img-size $IMG} "$@" \
+      ${IMG:+--img-size $IMG} ${REPEATS:+--repeats $REPEATS} "$@" \
       --out "$OUT/bench_$name.json" 2>&1 | grep -v Warning; then
     log "$name done"
   else
@@ -186,10 +191,11 @@ LOOP=(--loop-seconds "$LOOP_S" --workers "$WORKERS" ${LOOP_BATCH:+--loop-batch-s
       ${LOOP_THREADS:+--torch-threads $LOOP_THREADS})
 COMPILE=(--compile ${COMPILE_MODE:+--compile-mode $COMPILE_MODE})
 step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
-  --profile "$OUT/profile_adpd_train.txt"
+  --graph-heads off --profile "$OUT/profile_adpd_train.txt"
 # the same with the heads + losses replayed as CUDA graphs (model.graph_heads), after a
 # one-step comparison with the plain eager step (graph_heads_check in its JSON)
-step eager_graphed 90 --batch-size "$BATCH" --parts train,bare --graph-heads
+step eager_graphed 100 --batch-size "$BATCH" --parts train,bare --graph-heads on \
+  --profile "$OUT/profile_adpd_train_graphed.txt"
 # the issue's loop bar is the rate of the loop as the fast config runs it (CUDA graphs)
 step loop_cudagraphs $((LOOP_S + 190)) "${LOOP[@]}" --parts none --compile \
   --compile-mode reduce-overhead --profile-loop "$OUT/profile_loop_cudagraphs.txt"
@@ -208,7 +214,13 @@ LOOP_EST=$(( EAGER_LOOP_S > 0 ? EAGER_LOOP_S + 150 : 60 ))
 if runs loop $((LOOP_EST + VAL_EST)); then
   if (( VAL_EST > 0 )); then val_data; fi
   step loop $LOOP_EST "${LOOP[@]}" --loop-seconds "$EAGER_LOOP_S" --parts "$LOOP_PARTS" \
+    --graph-heads off \
     --profile-loop "$OUT/profile_loop.txt"
+fi
+# the eager loop again with model.graph_heads (EAGER_LOOP_S seconds; keys *_graph_heads)
+if (( EAGER_LOOP_S > 0 )); then
+  step loop_graphed $((EAGER_LOOP_S + 150)) "${LOOP[@]}" --loop-seconds "$EAGER_LOOP_S" \
+    --parts none --graph-heads on --profile-loop "$OUT/profile_loop_graphed.txt"
 fi
 # the compiled bare network (its own compilation, ~1-2 min) only adds the compiled ratio
 step compiled_bare 120 --batch-size "$BATCH" --parts bare "${COMPILE[@]}"

@@ -136,3 +136,22 @@ def test_the_fastest_compiled_loop_is_judged_and_each_loop_is_projected():
         (45775 * 128 / 2300.0 + 91 * 1.25) / 60)
     goals = {name: met for name, _, _, met in check_goals(s)}
     assert goals['training loop (compiled, C++ wrapper), samples/s'] is True
+
+
+def test_eager_loops_are_judged_only_without_a_compiled_one():
+    """The eager loop with graphed heads is summarised and projected beside the plain
+    one; the loop goal takes the faster eager loop only when no compiled loop ran."""
+    h100 = 'NVIDIA H100 80GB HBM3'
+    steps = dict(loop=dict(device=h100, train_loop_samples_s=1386.0, val_s_per_run=1.4),
+                 loop_graphed=dict(device=h100, train_loop_samples_s_graph_heads=1880.0,
+                                   train_loop_gpu_busy_graph_heads=0.81))
+    s = summarize(steps, SCHEDULE)
+    assert s['train_loop_gpu_busy_graph_heads'] == 0.81
+    assert s['projected_schedule_min_graph_heads'] == pytest.approx(
+        (45775 * 128 / 1880.0 + 91 * 1.4) / 60)
+    goals = {name: value for name, value, _, _ in check_goals(s)}
+    assert goals['training loop (eager, graphed heads), samples/s'] == 1880.0
+    steps['loop_cudagraphs'] = dict(device=h100,
+                                    train_loop_samples_s_compiled_reduce_overhead=1500.0)
+    goals = {name: value for name, value, _, _ in check_goals(summarize(steps, SCHEDULE))}
+    assert goals['training loop (compiled, CUDA graphs), samples/s'] == 1500.0

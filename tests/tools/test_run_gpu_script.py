@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STEPS = ['eager', 'eager_graphed', 'loop_cudagraphs', 'loop_cpp_wrapper', 'compiled', 'loop_compiled', 'loop',
-         'compiled_bare']
+STEPS = ['eager', 'eager_graphed', 'loop_cudagraphs', 'loop_cpp_wrapper', 'compiled',
+         'loop_compiled', 'loop', 'loop_graphed', 'compiled_bare']
 
 
 def _run(tmp_path, **env):
