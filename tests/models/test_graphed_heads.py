@@ -3,7 +3,7 @@ torch.cuda.make_graphed_callables. This CPU has no CUDA, so torch's capture is r
 by a stand-in that records the call and returns the callable as it is (its eager
 forward); what is checked is everything around it: the same losses and gradients as the
 plain step, the targets reassembled, one capture per input signature, the fallbacks to
-eager, the refusal of gradient accumulation, and the model's state. What the graphs
+eager (gradient accumulation included), and the model's state. What the graphs
 themselves compute is checked on a GPU (benchmark.py --graph-heads compares them with the
 eager step, benchmarks/run_gpu.sh step eager_graphed)."""
 import copy
@@ -32,9 +32,17 @@ def captures(monkeypatch):
     calls = []
 
     def fake_make_graphed_callables(module, sample_args, **kwargs):
-        calls.append(dict(module=module, sample=sample_args, kwargs=kwargs,
-                          cache=torch.is_autocast_cache_enabled()))
+        call = dict(module=module, sample=sample_args, kwargs=kwargs,
+                    cache=torch.is_autocast_cache_enabled(), replays=0)
+        calls.append(call)
         module(*sample_args)  # torch's warm-up runs the callable eagerly
+        eager_forward = module.forward
+
+        def replay(*args):  # as torch does, the instance's forward is replaced
+            call['replays'] += 1
+            return eager_forward(*args)
+
+        module.forward = replay
         return module
 
     monkeypatch.setattr(torch.cuda, 'make_graphed_callables', fake_make_graphed_callables)
@@ -126,15 +134,33 @@ def test_eager_where_graphs_do_not_apply(captures, monkeypatch):
     assert captures == [] and off.head_graphs() is None
 
 
-def test_gradient_accumulation_is_refused_not_miscomputed(captures):
+def test_gradient_accumulation_runs_eagerly_after_its_first_step(captures, monkeypatch):
+    """A replay would overwrite gradients the heads still hold (they are the graph's
+    buffers): such a step runs eagerly, and the accumulated gradients are the plain
+    model's."""
+    def accumulate(model, batches):
+        for batch in batches:
+            data = model.data_preprocessor(batch, True)
+            sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()
+                 if p.grad is not None}
+        model.zero_grad(set_to_none=True)
+        return grads
+
+    logged = []
+    monkeypatch.setattr(graphed_heads, 'print_log', lambda msg, **kw: logged.append(msg))
+    batches = [_batch(3), _batch(3), _batch(3)]
+    ref = accumulate(_model(graph_heads=False), batches)
     model = _model()
-    data = model.data_preprocessor(_batch(), True)
-    sum(model.loss(data['inputs'], data['data_samples']).values()).backward()
-    # no zero_grad: the graphed gradients would be added to their own buffers
-    with pytest.raises(RuntimeError, match='accumulative_counts'):
-        model.loss(data['inputs'], data['data_samples'])
-    model.zero_grad(set_to_none=True)
-    model.loss(data['inputs'], data['data_samples'])
+    grads = accumulate(model, batches)
+    assert len(captures) == 1 and captures[0]['replays'] == 1  # the first step only
+    assert grads.keys() == ref.keys()
+    for name in ref:
+        torch.testing.assert_close(grads[name], ref[name], msg=name)
+    assert len(logged) == 1 and 'still hold gradients' in logged[0]
+    accumulate(model, batches[:2])  # next accumulation: its first step replays again
+    assert len(captures) == 1 and captures[0]['replays'] == 2
+    assert len(logged) == 1  # said once
 
 
 def test_state_dict_copies_and_moves(captures):

@@ -188,6 +188,31 @@ def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, mon
         benchmark.parse_args(['cfg.py', '--graph-heads', '--compile'])
 
 
+def test_graph_heads_follow_the_config_where_they_apply():
+    """The configs train with model.graph_heads=True: the benchmark measures that (keys
+    '_graph_heads') on a CUDA device without --compile, the plain step elsewhere or with
+    --graph-heads off; --graph-heads on forces it (the CPU dry run's wiring)."""
+    cfg = benchmark.load_cfg(benchmark.parse_args([
+        osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')]))
+    assert cfg.model.graph_heads is True
+    cuda, cpu = torch.device('cuda'), torch.device('cpu')
+
+    def measured(*flags, device=cuda):
+        args = benchmark.parse_args(['cfg.py', *flags])
+        if args.graph_heads is not None:
+            assert benchmark.load_cfg(benchmark.parse_args([
+                osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), *flags])
+            ).model.graph_heads is (args.graph_heads == 'on')
+        return benchmark.graph_heads_measured(cfg, args, device)
+
+    assert measured() is True
+    assert measured(device=cpu) is False
+    assert measured('--compile') is False
+    assert measured('--graph-heads', 'off') is False
+    assert measured('--graph-heads', device=cpu) is True
+    assert measured('--graph-heads', 'on', device=cpu) is True
+
+
 def test_kernel_time_counts_device_events_once():
     """A CPU op reporting its kernels' time as its own device time is not counted twice."""
     from types import SimpleNamespace

@@ -99,10 +99,13 @@ def parse_args(argv=None):
                    type=compile_option,
                    help='inductor options instead of a mode, e.g. cpp_wrapper=True '
                         "(result keys then carry the option names: '_compiled_cpp_wrapper')")
-    p.add_argument('--graph-heads', action='store_true',
-                   help='eager ADPD with model.graph_heads=True (heads + losses replayed as '
-                        'CUDA graphs); first compares one step with the plain eager step '
-                        "(result keys then end in '_graph_heads')")
+    p.add_argument('--graph-heads', nargs='?', const='on', choices=('on', 'off'),
+                   default=None,
+                   help="model.graph_heads (heads + losses replayed as CUDA graphs in eager "
+                        "training): 'on' (= no value) or 'off'; default: the config's, "
+                        'which applies on a CUDA device without --compile. Where it '
+                        'applies, the train step is first compared with the plain eager '
+                        "step (graph_heads_check) and result keys end in '_graph_heads'")
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--parts', default='train,bare,infer,pipeline')
     p.add_argument('--warmup', type=int, default=3, help='warm-up steps per part')
@@ -138,7 +141,7 @@ def parse_args(argv=None):
             p.error('--compile-mode and --compile-options exclude each other (torch.compile '
                     'takes one of them)')
         args.compile_options = dict(args.compile_options)
-    if args.graph_heads and args.compile:
+    if args.graph_heads == 'on' and args.compile:
         p.error('--graph-heads is for eager steps (compiled heads run their own graphs)')
     return args
 
@@ -147,9 +150,19 @@ def load_cfg(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    if getattr(args, 'graph_heads', False):
-        cfg.model.graph_heads = True
+    if getattr(args, 'graph_heads', None) is not None:
+        cfg.model.graph_heads = args.graph_heads == 'on'
     return cfg
+
+
+def graph_heads_measured(cfg, args, device) -> bool:
+    """Whether the eager ADPD steps measured run the graphed heads: asked for with
+    --graph-heads on (also on a CPU, where only the orchestration runs), or the config's
+    model.graph_heads where it applies (a CUDA device, no --compile)."""
+    if args.compile or args.graph_heads == 'off':
+        return False
+    return args.graph_heads == 'on' or (bool(cfg.model.get('graph_heads', False))
+                                        and device.type == 'cuda')
 
 
 def check_graph_heads(cfg, args, device, batch):
@@ -190,7 +203,9 @@ def main(argv=None):
                torch_threads=torch.get_num_threads(),
                load_avg_start=list(os.getloadavg()))
     variant = compile_variant(args.compile_mode, args.compile_options)
-    key = result_suffix(args.compile, variant) + (GRAPH_HEADS if args.graph_heads else '')
+    graphed = graph_heads_measured(cfg, args, device)
+    res['graph_heads'] = graphed
+    key = result_suffix(args.compile, variant) + (GRAPH_HEADS if graphed else '')
     parts_key = mode_suffix(variant)  # compiled-parts lists: per mode / variant
 
     model = optim = batch = None
@@ -198,7 +213,7 @@ def main(argv=None):
         model, optim = build_adpd(cfg, args, device)
         batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
                                 model.pathology_head.num_classes, device)
-    if args.graph_heads and 'train' in parts:
+    if graphed and 'train' in parts:
         res['graph_heads_check'] = check_graph_heads(cfg, args, device, batch)
         write_json(res, args.out)
     steps = {}  # (a) and (b), timed together (alternating repeats)

@@ -72,8 +72,10 @@ class ADPD(BaseDetector):
         graph_heads: eager training on a GPU replays the heads and the loss arithmetic
             (forward and backward) as CUDA graphs instead of ~500 small kernel launches
             (:mod:`mmadpd.models.detectors.graphed_heads`: what it needs, what falls back
-            to eager). Off by default; pointless with torch.compile, which the fast config
-            uses. Not with gradient accumulation (refused with an error).
+            to eager). Off in the class, on in the configs (``configs/_base_/models/
+            adpd.py``); without effect on a CPU and on compiled parts (torch.compile
+            fuses the same kernels). Steps of a gradient accumulation after its first
+            run eagerly.
 
     ``predict`` fills every data sample with (CPU tensors: the batch's outputs come back
     from the device in one copy):

@@ -20,10 +20,12 @@ losses.
 
 Constraints (torch's, made explicit here):
   * the heads' gradients are the graph's static buffers (autograd hands them to the
-    parameters without a copy), so every step must start with ``.grad`` cleared to None,
-    as mmengine's optimizer wrappers do (``zero_grad()``: ``set_to_none``). Gradient
-    accumulation over several steps would add a buffer to itself: it is refused with an
-    error at the next step, not computed wrongly.
+    parameters without a copy), so a replay needs ``.grad`` cleared to None, as
+    mmengine's optimizer wrappers do (``zero_grad()``: ``set_to_none``); a replay into
+    gradients still held would overwrite them before adding them to themselves. A step
+    that finds the heads' gradients set (gradient accumulation: ``accumulative_counts >
+    1``) therefore runs eagerly (logged once) and adds its gradients as autograd always
+    does: the first step of each accumulation is replayed, the others are not.
   * the loss terms are graph outputs whose memory the next replay overwrites:
     ``ADPD.parse_losses`` logs copies (as for the compiled ``loss_by_feat``).
   * parameters are updated in place (optimizers, ``load_state_dict``); moving the model
@@ -31,9 +33,11 @@ Constraints (torch's, made explicit here):
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from ...utils.compile import is_compiled
@@ -98,6 +102,7 @@ class HeadLossGraphs:
         self.max_signatures = max_signatures
         self.num_warmup_iters = num_warmup_iters
         self.graphs: Dict[tuple, _HeadsAndLosses] = {}
+        self._told_accumulating = False
 
     def reset(self) -> None:
         """Forget the captured graphs (after moving or replacing parameters)."""
@@ -127,13 +132,14 @@ class HeadLossGraphs:
         signature = (tuple(target_keys), tuple(none_keys),
                      tuple((tuple(t.shape), t.dtype, t.requires_grad)
                            for t in [feats] + values), _autocast_state(feats))
+        if self._grads_held():
+            return None
         graphed = self.graphs.get(signature)
         if graphed is None:
             if len(self.graphs) >= self.max_signatures:
                 return None
             graphed = self._capture(feats, values, target_keys, none_keys)
             self.graphs[signature] = graphed
-        self._check_grads_cleared(graphed)
         outputs = graphed(feats, *values)
         return dict(zip(graphed.loss_names, outputs))
 
@@ -158,17 +164,22 @@ class HeadLossGraphs:
                 allow_unused_input=True)
         return graphed
 
-    @staticmethod
-    def _check_grads_cleared(graphed: _HeadsAndLosses) -> None:
-        # one parameter stands for all: mmengine's zero_grad clears them together
-        param = next(graphed.parameters(), None)
-        if param is not None and param.grad is not None:
-            raise RuntimeError(
-                'ADPD(graph_heads=True): the heads still hold gradients from an earlier '
-                'step. Their graphed gradients are the graph\'s own buffers, so every '
-                'step must start with zero_grad(set_to_none=True) (mmengine\'s default); '
-                'gradient accumulation (optim_wrapper accumulative_counts > 1) is not '
-                'supported with graph_heads: set model.graph_heads=False.')
+    def _grads_held(self) -> bool:
+        """Whether the heads hold gradients from an earlier step (then this step runs
+        eagerly: see the module doc). One trained parameter stands for all:
+        ``zero_grad`` clears them together."""
+        param = next((p for p in self.model.anatomy_head.parameters() if p.requires_grad),
+                     None)
+        if param is None or param.grad is None:
+            return False
+        if not self._told_accumulating:
+            self._told_accumulating = True
+            print_log('ADPD(graph_heads=True): the heads still hold gradients from an '
+                      'earlier step (gradient accumulation, or no zero_grad between '
+                      'steps): such steps run the heads and losses eagerly; the graphs '
+                      'replay only after zero_grad(set_to_none=True).',
+                      logger='current', level=logging.WARNING)
+        return True
 
 
 def _autocast_state(feats: Tensor) -> tuple:
