@@ -181,7 +181,7 @@ step() {
   if timeout -k 5 $((BUDGET_S - SECONDS + T0)) "$PY" tools/analysis_tools/benchmark.py \
       "$CONFIG" --amp bf16 --channels-last --device "$DEVICE" \
       ${IMG:+--img-size $IMG} ${REPEATS:+--repeats $REPEATS} "$@" \
-      --out "$OUT/bench_$name.json" 2>&1 | grep -v Warning; then
+      --out "$OUT/bench_$name.json" 2>&1 | grep -v -e SyntaxWarning -e DeprecationWarning; then
     log "$name done"
   else
     log "$name FAILED (status ${PIPESTATUS[0]}; 124 = stopped at BUDGET_S)"
