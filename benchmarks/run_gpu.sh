@@ -193,7 +193,7 @@ COMPILE=(--compile ${COMPILE_MODE:+--compile-mode $COMPILE_MODE})
 step eager 100 --batch-size "$BATCH" --parts "${EAGER_PARTS:-train,bare,infer}" \
   --graph-heads off --profile "$OUT/profile_adpd_train.txt"
 # the same with the heads + losses replayed as CUDA graphs (model.graph_heads), after a
-# one-step comparison with the plain eager step (graph_heads_check in its JSON)
+# comparison of one step (a replay) with the plain eager step (graph_heads_check)
 step eager_graphed 100 --batch-size "$BATCH" --parts train,bare --graph-heads on \
   --profile "$OUT/profile_adpd_train_graphed.txt"
 # the loop bar is the rate of the loop as the fast config runs it (CUDA graphs)

@@ -1,6 +1,7 @@
 """With ``--graph-heads``: do the CUDA-graphed heads + losses compute what the eager step
-does? One training step's losses and gradients of two identically initialised models,
-one with ``graph_heads`` and one without, every dropout and DropPath off (a captured
+does? The losses and gradients of one training step, run twice (the graphed model
+captures at the first and replays at the second, which is compared), of two identically
+initialised models, one with ``graph_heads`` and one without, every dropout and DropPath off (a captured
 graph draws its random numbers differently), under the optimizer wrapper's autocast."""
 from __future__ import annotations
 

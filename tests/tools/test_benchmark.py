@@ -183,7 +183,7 @@ def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, mon
     assert len(captured) == 2
     for name in ('adpd_train_img_s', 'bare_densenet121_train_img_s', 'adpd_over_bare_train'):
         assert f'{name}_graph_heads' in res and name not in res
-    assert 'graphed heads vs eager' in capsys.readouterr().out
+    assert 'graphed heads (a replay) vs eager' in capsys.readouterr().out
     with pytest.raises(SystemExit):
         benchmark.parse_args(['cfg.py', '--graph-heads', '--compile'])
 

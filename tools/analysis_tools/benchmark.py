@@ -166,13 +166,14 @@ def graph_heads_measured(cfg, args, device) -> bool:
 
 
 def check_graph_heads(cfg, args, device, batch):
-    """One step of the graphed and of the plain eager ADPD, dropout off, compared."""
+    """One step (a replay) of the graphed and of the plain eager ADPD, dropout off,
+    compared."""
     from mmadpd.benchmark.graphs_check import compare_graphed_heads, seeded
     eager_cfg = copy.deepcopy(cfg)
     eager_cfg.model.graph_heads = False
     check = compare_graphed_heads(seeded(lambda: build_adpd(eager_cfg, args, device)),
                                   seeded(lambda: build_adpd(cfg, args, device)), batch)
-    print(f'    graphed heads vs eager, one step without dropout: max relative difference '
+    print(f'    graphed heads (a replay) vs eager, one step without dropout: max relative difference '
           f'of the losses {check["max_loss_rel_diff"]:.2e}, of the gradients '
           f'{check["max_grad_rel_diff"]:.2e}')
     if device.type == 'cuda':
