@@ -119,6 +119,8 @@ class HeadLossGraphs:
                  cls_targets: Dict[str, Optional[Tensor]]) -> Optional[Dict[str, Tensor]]:
         """The loss terms of ``feats`` (B, C_in, h, w) and the batch's targets from the
         graphs, or None where this step runs eagerly (then the caller does)."""
+        if self._grads_held():
+            return None
         target_keys: TargetKeys = []
         none_keys: TargetKeys = []
         values: List[Tensor] = []
@@ -132,8 +134,6 @@ class HeadLossGraphs:
         signature = (tuple(target_keys), tuple(none_keys),
                      tuple((tuple(t.shape), t.dtype, t.requires_grad)
                            for t in [feats] + values), _autocast_state(feats))
-        if self._grads_held():
-            return None
         graphed = self.graphs.get(signature)
         if graphed is None:
             if len(self.graphs) >= self.max_signatures:
