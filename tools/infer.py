@@ -2,6 +2,7 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] --out-dir DIR
                           [--score-thr F] [--device cpu|cuda] [--batch-size N]
+                          [--allow-views VIEW [VIEW ...]]
 
 Writes per input ``DIR/<stem>.json`` (pathology boxes [x1, y1, x2, y2] in original
 pixels with class, score and the regions fused into each box, plus every region's box,
@@ -31,6 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--device', default=None,
                         help="'cpu', 'cuda', 'cuda:1' (default: cuda if available)")
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--allow-views', nargs='+', default=(), metavar='VIEW',
+                        help="DICOM views to process although not frontal PA/AP, e.g. "
+                             "'LL LATERAL', or 'all' (lateral views are refused by default)")
     return parser.parse_args(argv)
 
 
@@ -47,7 +51,8 @@ def main(argv=None) -> int:
     from mmadpd.apis import ADPDInferencer
 
     inferencer = ADPDInferencer(args.config, args.checkpoint, device=args.device,
-                                batch_size=args.batch_size, score_thr=args.score_thr)
+                                batch_size=args.batch_size, score_thr=args.score_thr,
+                                allow_views=args.allow_views)
     start = time.perf_counter()
 
     def report(row, done, total):

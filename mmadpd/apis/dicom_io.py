@@ -165,3 +165,33 @@ def _voi_output_range(ds, apply_voi_lut) -> tuple[float, float]:
     with np.errstate(over='ignore', invalid='ignore'):
         ends = np.asarray(apply_voi_lut(probe, ds), dtype=np.float64)
     return float(ends.min()), float(ends.max())
+
+
+# Transfer syntaxes decoded and tested on real files (tests/apis/test_transfer_syntaxes.py;
+# README "Supported DICOM"), with the package that decodes each: pydicom itself for the
+# uncompressed, deflated and RLE ones, the pinned pylibjpeg plugins (requirements/
+# runtime.txt) for JPEG, JPEG-LS and JPEG 2000. pydicom picks the decoder by the file's UID.
+SUPPORTED_TRANSFER_SYNTAXES = {
+    '1.2.840.10008.1.2': 'pydicom',                  # Implicit VR Little Endian
+    '1.2.840.10008.1.2.1': 'pydicom',                # Explicit VR Little Endian
+    '1.2.840.10008.1.2.2': 'pydicom',                # Explicit VR Big Endian (retired)
+    '1.2.840.10008.1.2.1.99': 'pydicom',             # Deflated Explicit VR Little Endian
+    '1.2.840.10008.1.2.5': 'pydicom',                # RLE Lossless
+    '1.2.840.10008.1.2.4.50': 'pylibjpeg-libjpeg',   # JPEG Baseline (Process 1)
+    '1.2.840.10008.1.2.4.51': 'pylibjpeg-libjpeg',   # JPEG Extended (Process 2 and 4)
+    '1.2.840.10008.1.2.4.70': 'pylibjpeg-libjpeg',   # JPEG Lossless, Process 14 SV1
+    '1.2.840.10008.1.2.4.80': 'pylibjpeg-libjpeg',   # JPEG-LS Lossless
+    '1.2.840.10008.1.2.4.81': 'pylibjpeg-libjpeg',   # JPEG-LS Near-Lossless
+    '1.2.840.10008.1.2.4.90': 'pylibjpeg-openjpeg',  # JPEG 2000 (Lossless Only)
+    '1.2.840.10008.1.2.4.91': 'pylibjpeg-openjpeg',  # JPEG 2000 (lossless or lossy)
+}
+
+
+def transfer_syntax_support() -> list:
+    """``[(uid, name, decoder package, decoder available here)]`` for
+    :data:`SUPPORTED_TRANSFER_SYNTAXES`, as pydicom's decoder registry reports them."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    return [(uid, UID(uid).name, package, get_decoder(uid).is_available)
+            for uid, package in SUPPORTED_TRANSFER_SYNTAXES.items()]

@@ -30,10 +30,11 @@ from __future__ import annotations
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
+from .dicom_header import DicomInfo, read_dicom_info
 from .dicom_io import read_dicom_grey
 from .errors import ImageLoadError
 
@@ -54,10 +55,15 @@ class LoadedImage:
         image: (H, W) uint8 grey image in original pixels.
         path: the file path, or None for an array input.
         kind: how it was decoded, e.g. ``'png-16bit'``, ``'dicom-MONOCHROME1'``.
+        dicom: the allow-listed header fields of a DICOM input (UIDs, view, spacing),
+            None for other inputs.
+        warnings: problems that did not stop the image (e.g. an unknown view).
     """
     image: np.ndarray
     path: Optional[str]
     kind: str
+    dicom: Optional[DicomInfo] = None
+    warnings: Tuple[str, ...] = ()
 
     @property
     def height(self) -> int:
@@ -98,7 +104,7 @@ def load_image(path: str) -> LoadedImage:
     ext = osp.splitext(path)[1].lower()
     if is_dicom_bytes(data[:DICOM_MARKER_OFFSET + 4]):
         grey = read_dicom_grey(data, path)
-        return LoadedImage(grey, path, 'dicom')
+        return LoadedImage(grey, path, 'dicom', dicom=read_dicom_info(data, path))
     if data.startswith(PNG_SIGNATURE):
         if data.rfind(b'IEND', max(0, len(data) - _END_MARKER_WINDOW)) < 0:
             raise ImageLoadError(path, 'truncated PNG file (no IEND chunk at the end)')
@@ -110,7 +116,7 @@ def load_image(path: str) -> LoadedImage:
     if ext in DICOM_EXTENSIONS:
         # DICOM written without the preamble (old ACR-NEMA style) is still DICOM
         grey = read_dicom_grey(data, path, force=True)
-        return LoadedImage(grey, path, 'dicom')
+        return LoadedImage(grey, path, 'dicom', dicom=read_dicom_info(data, path, force=True))
     raise ImageLoadError(path, f'not an image: unrecognised file signature '
                                f'{data[:8]!r} (expected PNG, JPEG or DICOM)')
 

@@ -27,11 +27,13 @@ import numpy as np
 import torch
 
 from ..anatomy import CXR8_CLASSES, PATHOLOGIES, REGIONS
+from .dicom_result import add_input_fields
 from .errors import ImageLoadError
 from .image_io import LoadedImage, image_from_array, load_image
 from .input_discovery import InputItem, expand_inputs
 from .results import (atomic_write_json, atomic_write_png, build_result, unique_stems,
                       write_summary)
+from .view_guard import guard_view
 
 # the overlay PNG is for looking at: large radiographs are drawn at this long side,
 # small ones enlarged to this short side so labels and legend stay legible
@@ -67,11 +69,13 @@ class ADPDInferencer:
         batch_size: images per forward pass.
         score_thr: default for ``__call__`` (pathology boxes below it are not reported).
         cfg_options: dict merged into the config before building (``--cfg-options``).
+        allow_views: DICOM views processed although not frontal, e.g. ``('LL',)`` or
+            ``('all',)``; lateral views are refused otherwise (:mod:`.view_guard`).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
                  batch_size: int = 1, score_thr: float = 0.0,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None, allow_views: Sequence[str] = ()) -> None:
         from mmengine.config import Config
         from mmengine.dataset import Compose
         from mmengine.runner import load_checkpoint
@@ -89,6 +93,7 @@ class ADPDInferencer:
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.batch_size = int(batch_size)
         self.score_thr = float(score_thr)
+        self.allow_views = tuple(allow_views)
 
         self.model = MODELS.build(cfg.model)
         if weights is None:
@@ -176,7 +181,7 @@ class ADPDInferencer:
             for item, stem in zip(items[start:start + batch_size],
                                   stems[start:start + batch_size]):
                 try:
-                    loaded = self._load(item)
+                    loaded = guard_view(self._load(item), self.allow_views)
                     ready.append((item, stem, loaded, self._prepare(loaded, item, len(ready))))
                 except ImageLoadError as exc:
                     if on_error == 'raise':
@@ -189,6 +194,7 @@ class ADPDInferencer:
                                           self.class_names, self.region_names,
                                           self.training_classes, self.presence_thr,
                                           score_thr, model_info)
+                    add_input_fields(result, loaded)
                     vis = self.visualize(loaded.image, result) \
                         if (out_dir or return_vis) else None
                     row = {'input': item.name, 'status': 'ok', 'reason': '',

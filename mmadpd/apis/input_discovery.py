@@ -2,9 +2,11 @@
 
 Folders are walked recursively in sorted order (directories and files sorted by name at
 every level, so a run is reproducible on every file system) and yield files with the
-extensions .png/.jpg/.jpeg/.dcm/.dicom (any case) plus extension-less files that carry the
-DICOM ``DICM`` marker (PACS exports often have no extension). Hidden files and folders
-(``.name``) are skipped. Files named explicitly are always kept, whatever their extension,
+extensions .png/.jpg/.jpeg/.dcm/.dicom (any case) plus any other file that carries the
+DICOM ``DICM`` marker at byte 128: PACS exports name files without an extension
+(``IM000001``) or after their UID (``1.2.840.113619.2.55.3.1`` has the "extension" ``.1``).
+A media directory (``DICOMDIR``, the index of an export, no image) and hidden files and
+folders (``.name``) are skipped. Files named explicitly are always kept, whatever their extension,
 so the loader can report what is wrong with them.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .errors import ImageLoadError
 from .image_io import DICOM_MARKER_OFFSET, IMAGE_EXTENSIONS, is_dicom_bytes
 
 InputLike = Union[str, os.PathLike, np.ndarray]
+DICOMDIR = 'DICOMDIR'  # the file name PS3.10 gives a media directory
 
 
 @dataclass
@@ -73,11 +76,11 @@ def find_images(folder: str) -> Iterable[str]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
         for name in sorted(files):
-            if name.startswith('.'):
+            if name.startswith('.') or name.upper() == DICOMDIR:
                 continue
             path = osp.join(root, name)
             ext = osp.splitext(name)[1].lower()
-            if ext in IMAGE_EXTENSIONS or (ext == '' and _has_dicom_marker(path)):
+            if ext in IMAGE_EXTENSIONS or _has_dicom_marker(path):
                 yield path
 
 

@@ -23,7 +23,8 @@ def write_dicom(path, stored: np.ndarray, photometric: str = 'MONOCHROME2',
                 bits_stored: int = 16, slope: float | None = None,
                 intercept: float | None = None, window: tuple | None = None,
                 samples_per_pixel: int = 1, frames: int = 1,
-                voi_lut: tuple | None = None, preamble: bool = True) -> None:
+                voi_lut: tuple | None = None, preamble: bool = True,
+                header: dict | None = None) -> None:
     """Write a minimal uncompressed DICOM image with pydicom.
 
     Args:
@@ -31,6 +32,7 @@ def write_dicom(path, stored: np.ndarray, photometric: str = 'MONOCHROME2',
         window: (center, width) or None.
         voi_lut: (first_mapped, lut_values) for a VOI LUT Sequence, or None.
         preamble: False writes a dataset without the 128-byte preamble + DICM.
+        header: more data elements by keyword, e.g. ``{'ViewPosition': 'LL'}``.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -69,6 +71,8 @@ def write_dicom(path, stored: np.ndarray, photometric: str = 'MONOCHROME2',
         item.add_new(0x00283002, 'US', [len(values), first, 16])  # LUTDescriptor
         item.add_new(0x00283006, 'US', [int(v) for v in values])  # LUTData
         ds.VOILUTSequence = Sequence([item])
+    for keyword, value in (header or {}).items():
+        setattr(ds, keyword, value)
     ds.PixelData = np.ascontiguousarray(stored, dtype='<u2').tobytes()
     if preamble:
         ds.save_as(path, enforce_file_format=True)
