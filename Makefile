@@ -28,3 +28,11 @@ demo: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The viewer's page in headless Chromium. Debian's chromium + chromium-driver are system
+# packages (apt-get as root, ~380 MB installed), so `make test` does not install them and
+# skips this test, with the reason, when they are missing.
+.PHONY: test-browser
+test-browser: install
+	tools/install_browser.sh
+	$(PY) -m pytest tests/tools/test_serve.py $(PYTEST_ARGS)

@@ -8,7 +8,10 @@ pinned ``pydicom-data`` package: images from real devices), against a reference:
 Lossless files must give the same grey image and the same boxes as the reference; lossy
 ones a grey image within a few levels and boxes within a small tolerance.
 """
+import os.path as osp
+import re
 import zlib
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -22,6 +25,8 @@ from mmadpd.apis import load_image
 from mmadpd.apis.dicom_io import (SUPPORTED_TRANSFER_SYNTAXES, dicom_pixels_to_grey,
                                   transfer_syntax_support)
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 # lossy: mean / max grey difference to the reference (0..255; JPGExtended.dcm is
 # compressed 76:1 and gives 2.3 / 44), box tolerance as a fraction of the long side
 LOSSY_MEAN, LOSSY_MAX, BOX_TOL = 3.0, 48, 0.02
@@ -29,6 +34,11 @@ LOSSY_MEAN, LOSSY_MAX, BOX_TOL = 3.0, 48, 0.02
 
 def _testfile(name):
     return get_testdata_file(name)  # found in pydicom or in the pydicom-data package
+
+
+@lru_cache(maxsize=None)
+def _reference_grey(name):
+    return load_image(_testfile(name)).image
 
 
 def _opencv_jpeg_reference(name):
@@ -55,7 +65,7 @@ def _jpeg_baseline_file(tmp_path):
     """The test sets hold no grey JPEG Baseline file: encode a real CR chest radiograph
     (RG1, 8-bit after windowing, half size) with libjpeg at quality 90 and store it as
     JPEG Baseline DICOM. Returns (path, the 8-bit pixels it was encoded from)."""
-    grey = load_image(_testfile('RG1_UNCR.dcm')).image
+    grey = _reference_grey('RG1_UNCR.dcm')
     grey = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2),
                       interpolation=cv2.INTER_AREA)
     ok, stream = cv2.imencode('.jpg', grey, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -97,6 +107,13 @@ def test_every_supported_syntax_has_a_case_and_an_installed_decoder():
     assert not missing, f'decoder plugins not installed: {missing}'
 
 
+def test_readme_table_lists_exactly_the_supported_syntaxes():
+    readme = open(osp.join(REPO, 'README.md'), encoding='utf-8').read()
+    section = readme.split('## Supported DICOM', 1)[1].split('\n## ', 1)[0]
+    rows = re.findall(r'^\|[^|]+\| (1\.2\.840\.10008\.[0-9.]+) \|', section, re.M)
+    assert sorted(rows) == sorted(SUPPORTED_TRANSFER_SYNTAXES)
+
+
 def test_real_files_decode_like_their_reference_and_give_the_same_boxes(
         tmp_path, inferencer):
     images, references, lossless, syntaxes = [], [], [], []
@@ -110,7 +127,7 @@ def test_real_files_decode_like_their_reference_and_give_the_same_boxes(
             elif callable(reference):
                 ref = reference(name)
             else:
-                ref = load_image(_testfile(reference)).image
+                ref = _reference_grey(reference)
         assert str(pydicom.dcmread(path, stop_before_pixels=True)
                    .file_meta.TransferSyntaxUID) == uid, name
         loaded = load_image(path)

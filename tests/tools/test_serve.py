@@ -209,6 +209,7 @@ def test_page_in_headless_chromium(base_url, viewer, inputs, tmp_path):
         assert overlay.get_attribute('data-regions') == 'off'
         driver.find_element(By.ID, 'toggle-regions').click()
         assert overlay.get_attribute('data-regions') == 'on'
+        driver.execute_script('window.scrollTo(0, 0)')
         driver.save_screenshot(str(tmp_path / 'viewer.png'))
         assert (tmp_path / 'viewer.png').stat().st_size > 10_000
         if os.environ.get('MMADPD_UPDATE_SCREENSHOT') == '1':

@@ -4,6 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TOP_CLASSES = 3;
+const REGIONS_SHOWN = 4;  // longer lists of fused regions are cut, the cell's title has all
 let lastResult = null;
 
 function cell(row, text, numeric) {
@@ -24,7 +25,9 @@ function fillPathologies(result) {
     cell(row, p.score.toFixed(3), true);
     cell(row, fmtBox(p.box), true);
     cell(row, fmtBox(p.box_mm), true);
-    cell(row, p.regions.join(', '));
+    const more = p.regions.length - REGIONS_SHOWN;
+    cell(row, p.regions.slice(0, REGIONS_SHOWN).join(', ') +
+      (more > 0 ? ', + ' + more + ' more' : '')).title = p.regions.join(', ');
   }
   if (!result.pathologies.length) cell(body.insertRow(), 'no pathology above the threshold');
 }
