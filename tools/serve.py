@@ -53,7 +53,8 @@ def safe_upload_name(name: str) -> str:
 
 def make_viewer_inferencer_class():
     """:class:`ADPDInferencer` whose overlay is a pair, with and without the region
-    outlines (the page's toggle); everything else is the parent's code path."""
+    outlines (the page's toggle); everything else is the parent's code path. Call it with
+    ``return_vis=True`` and no ``out_dir`` (it writes no overlay PNG)."""
     from mmadpd.apis import ADPDInferencer
 
     class ViewerInferencer(ADPDInferencer):

@@ -124,3 +124,19 @@ def test_pacs_folder_without_extensions_is_found_by_the_dicm_marker(tmp_path):
     (export / 'notes.1').write_text('a UID-like name but not DICOM')
     found = [item.name for item in expand_inputs(str(tmp_path / 'export'))]
     assert found == [str(export / '1.3.6.1.4.1.5962.1.1.1'), str(export / 'IM000001')]
+
+
+def test_infer_tool_passes_allow_views_to_the_inferencer():
+    import importlib.util
+    import os.path as osp
+
+    from apis_checkpoint import REPO
+
+    spec = importlib.util.spec_from_file_location('infer_tool',
+                                                  osp.join(REPO, 'tools', 'infer.py'))
+    infer_tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer_tool)
+    args = infer_tool.parse_args(['c.py', 'k.pth', 'a.dcm', '--allow-views', 'LL', 'RL',
+                                  '--out-dir', 'out'])
+    assert args.allow_views == ['LL', 'RL'] and args.inputs == ['a.dcm']
+    assert infer_tool.parse_args(['c.py', 'k.pth', 'a.dcm', '--out-dir', 'o']).allow_views == ()
