@@ -103,6 +103,8 @@ def load_image(path: str) -> LoadedImage:
     data = read_file_bytes(path)
     ext = osp.splitext(path)[1].lower()
     if is_dicom_bytes(data[:DICOM_MARKER_OFFSET + 4]):
+        # the header is parsed a second time, header-only, keeping the allow-listed
+        # tags alone (dicom_header), so no other field can reach a result
         grey = read_dicom_grey(data, path)
         return LoadedImage(grey, path, 'dicom', dicom=read_dicom_info(data, path))
     if data.startswith(PNG_SIGNATURE):

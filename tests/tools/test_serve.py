@@ -80,6 +80,7 @@ def test_cli_defaults_to_loopback_and_finds_configs_by_name(serve):
     assert serve.resolve_config('loc_adpd_synthetic') == SYNTHETIC_CONFIG
     with pytest.raises(ValueError, match='config not found'):
         serve.resolve_config('no_such_config')
+    assert serve.main(['no_such_config']) == 2  # a clear error, no server started
     assert serve.safe_upload_name('../../etc/x y.dcm') == 'x_y.dcm'
     assert serve.safe_upload_name('..') == 'upload'
 
