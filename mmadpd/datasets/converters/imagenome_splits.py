@@ -75,7 +75,7 @@ def read_csv_rows(path: str, required: Sequence[str] = ('dicom_id',)
             missing = [c for c in required if c not in fields]
             if missing:
                 raise ValueError(f'{path}: no {", ".join(map(repr, missing))} column '
-                                 f'(header: {",".join(fields)[:120]})')
+                                 f'(header: {",".join(fields)[:120]!r})')
             for row in reader:
                 yield reader.line_num, row
     except EOFError as exc:

@@ -65,7 +65,7 @@ def _bbox_name(entry: Any, what: str) -> Any:
     name = entry.get('bbox_name')
     if name is not None and not isinstance(name, str):
         raise SceneGraphValueError(f'an {what} entry has a {type(name).__name__} '
-                                   f'bbox_name ({str(name)[:40]})')
+                                   f'bbox_name ({str(name)[:40]!r})')
     return name
 
 
