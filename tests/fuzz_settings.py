@@ -4,11 +4,16 @@ A property test declares its small example budget for the normal test run
 (``@fuzz_settings(30)``); ``MMADPD_FUZZ_SCALE`` (an integer, default 1) multiplies it, and
 ``make fuzz`` sets it to 10. At scale 1 the examples are derandomised, so ``make test``
 draws the same inputs every run; larger scales draw new ones each run (Hypothesis prints
-the failing example to reproduce it).
+the failing example to reproduce it). Hypothesis keeps its caches (unicode tables) in
+``~/.cache/mmadpd/hypothesis``, not in the working tree.
 """
 import os
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+set_hypothesis_home_dir(os.path.join(os.path.expanduser('~'), '.cache', 'mmadpd',
+                                     'hypothesis'))
 
 
 def fuzz_scale() -> int:

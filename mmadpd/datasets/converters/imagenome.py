@@ -49,7 +49,7 @@ import os
 import os.path as osp
 import sys
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -62,46 +62,16 @@ from .imagenome_source import SceneGraphReadError, SceneGraphSource
 from .imagenome_splits import (IMAGENOME_SPLIT_FILES, MIMIC_SPLIT_FILE, SPLIT_SOURCES,
                                RowSkip, Task, imagenome_tasks, mimic_tasks,
                                read_dicom_ids, read_metadata_views)
+from .imagenome_report import (EXCLUSIONS, IMAGE_SKIP_REASONS, REGION_EVENT_REASONS,
+                               RunTally, StrictModeError, log_summary, summarise)
 from .imagenome_writer import SplitWriter
 from .io_utils import jpeg_info, link_images, write_json
-from .scene_graph import (IMAGE_LABEL_POOLINGS, SceneGraphKeyError, SceneGraphValueError,
-                          check_keys, graph_labels, multi_hot, region_boxes)
-from .skips import SkipReport, StrictModeError
+from .scene_graph import (IMAGE_LABEL_POOLINGS, MIN_REGIONS, SceneGraphKeyError,
+                          SceneGraphValueError, check_keys, graph_labels, multi_hot,
+                          region_boxes)
 
 SPLITS = tuple(IMAGENOME_SPLIT_FILES)  # ('train', 'val', 'test')
-SPLIT_FILES = IMAGENOME_SPLIT_FILES    # kept for callers of the earlier name
 FRONTAL_VIEWS = ('PA', 'AP')
-MIN_REGIONS = 5
-
-IMAGE_SKIP_REASONS = OrderedDict([
-    ('malformed_split_row', 'split row with too few fields, no or an unsafe id or path, '
-     'or an unknown split value'),
-    ('duplicate_split_row', 'dicom id listed again in the split (first listing kept)'),
-    ('not_in_split', 'scene graph of an image the chosen split does not list'),
-    ('gold_image', 'listed in images_to_avoid.csv (gold standard)'),
-    ('non_frontal_view', 'view is not PA/AP'),
-    ('missing_scene_graph', 'no scene graph file for the dicom id'),
-    ('unreadable_scene_graph', 'scene graph cannot be read (bad zip member) or is not JSON'),
-    ('scene_graph_missing_key', 'scene graph (or a region object) lacks a required key'),
-    ('malformed_scene_graph', 'a scene graph value has the wrong type (bbox_name not a '
-     'string; coordinate boolean, non-numeric, NaN or infinite)'),
-    ('missing_image', 'MIMIC-CXR-JPG file not found'),
-    ('corrupt_image', 'JPEG truncated or unreadable'),
-    ('too_few_regions', f'fewer than {MIN_REGIONS} valid region boxes'),
-])
-REGION_EVENT_REASONS = OrderedDict([
-    ('region_clamped', 'box clamped to the image (kept)'),
-    ('region_empty', 'box empty after clamping (region dropped)'),
-    ('region_duplicate', 'bbox_name repeated (union box kept)'),
-])
-#: The paper's documented filters per split source: counted, never a --strict stop. Under
-#: 'mimic' most MIMIC-CXR images have no scene graph (laterals, images ImaGenome left out);
-#: under 'imagenome' the split lists only images that should have one.
-_FILTERS = ('not_in_split', 'gold_image', 'non_frontal_view', 'too_few_regions')
-EXCLUSIONS = {'mimic': frozenset(_FILTERS + ('missing_scene_graph',)),
-              'imagenome': frozenset(_FILTERS)}
-
-
 class Options(NamedTuple):
     scene_graphs: str
     images_root: str
@@ -117,23 +87,6 @@ class _Skip(Exception):
     def __init__(self, reason: str, path: str, detail: str = '') -> None:
         super().__init__(reason)
         self.reason, self.path, self.detail = reason, path, detail
-
-
-class FilterAwareSkipReport(SkipReport):
-    """A :class:`SkipReport` whose strict mode ignores the documented filters."""
-
-    def __init__(self, reasons: Dict[str, str], strict: bool, exclusions=frozenset()) -> None:
-        super().__init__(reasons, strict=False)
-        self.stop_at_defects = strict
-        self.exclusions = frozenset(exclusions)
-
-    def add(self, reason: str, record_id: str, path: Optional[str] = None,
-            detail: str = '') -> None:
-        if self.stop_at_defects and reason not in self.exclusions:
-            extra = f': {detail}' if detail else ''
-            raise StrictModeError(f'{path or record_id}: {reason} '
-                                  f'({self.descriptions.get(reason, "")}){extra} [--strict]')
-        super().add(reason, record_id, path, detail)
 
 
 # ----------------------------------------------------------------------------- one image
@@ -357,34 +310,6 @@ def _prepare_image_dir(out_dir: str, images_root: str, short_side: Optional[int]
     return link_images(out_dir, images_root)
 
 
-class _Tally:
-    """Skip reports, region events and label counts of one run."""
-
-    def __init__(self, strict: bool, split_source: str) -> None:
-        self.skipped = FilterAwareSkipReport(IMAGE_SKIP_REASONS, strict,
-                                             EXCLUSIONS[split_source])
-        self.regions = SkipReport(REGION_EVENT_REASONS, strict=strict)
-        self.ignored: Counter = Counter()
-        self.outside: Counter = Counter()
-
-    def add_plan(self, plan: _Plan, scene_graphs: str) -> None:
-        for s in plan.row_skips:
-            self.skipped.add(s.reason, s.record, s.path, s.detail)
-        for dicom in plan.unlisted:
-            self.skipped.add('not_in_split', dicom, f'{scene_graphs}:{dicom}')
-
-    def add_result(self, res: dict) -> bool:
-        """Count one :func:`convert_one` result; True if the image is kept."""
-        for reason, record in res['events']:
-            self.regions.add(reason, record, res['sg_path'])
-        if res['skip']:
-            self.skipped.add(res['skip'], res['dicom_id'], res['path'], res['detail'])
-            return False
-        self.ignored.update(res['ignored_labels'])
-        self.outside.update(res['outside_labels'])
-        return True
-
-
 def _header(resize_short_side: Optional[int], split_source: str, image_labels: str) -> dict:
     return dict(
         info=OrderedDict(description='Chest ImaGenome silver regions (mmadpd '
@@ -392,47 +317,6 @@ def _header(resize_short_side: Optional[int], split_source: str, image_labels: s
                          split_source=split_source, image_labels=image_labels),
         categories=[OrderedDict(id=i + 1, name=n) for i, n in enumerate(REGIONS)],
         pathologies=list(PATHOLOGIES))
-
-
-def _summarise(plan: _Plan, tally: _Tally, writers: Dict[str, SplitWriter],
-               seconds: float, workers: int) -> dict:
-    """The summary; raises RuntimeError if a record was neither kept nor skipped."""
-    summary: dict = OrderedDict(
-        total=plan.records,
-        records=OrderedDict(split_rows=len(plan.tasks) + len(plan.row_skips),
-                            scene_graphs_not_in_split=len(plan.unlisted)),
-        kept=OrderedDict((s, w.num_images) for s, w in writers.items()),
-        annotations=OrderedDict((s, w.num_annotations) for s, w in writers.items()),
-        skipped=tally.skipped.to_dict(), region_events=tally.regions.to_dict(),
-        ignored_labels=OrderedDict(sorted(tally.ignored.items())),
-        labels_outside_regions=OrderedDict(sorted(tally.outside.items())))
-    kept = sum(summary['kept'].values())
-    if kept + tally.skipped.total != plan.records:
-        raise RuntimeError(f'imagenome converter: {plan.records} records read but '
-                           f'{kept} kept + {tally.skipped.total} skipped')
-    summary['seconds'] = round(seconds, 3)
-    summary['workers'] = workers
-    summary['graphs_per_s'] = round(len(plan.tasks) / max(seconds, 1e-9), 1)
-    return summary
-
-
-def _log_summary(log: Callable[[str], None], summary: dict, tally: _Tally, plan: _Plan,
-                 split_source: str) -> None:
-    log(tally.skipped.table(
-        f'ImaGenome ({split_source} split, {plan.split_file}): {plan.records} records '
-        f'({summary["records"]["split_rows"]} split rows, '
-        f'{summary["records"]["scene_graphs_not_in_split"]} other scene graphs), '
-        'skipped by reason:'))
-    log(tally.regions.table('ImaGenome: region boxes repaired or dropped:'))
-    for key, what in (('ignored_labels', "'|yes|' labels that are no training class"),
-                      ('labels_outside_regions', 'training classes named only outside '
-                       'the 29 regions')):
-        if summary[key]:
-            log(f'kept images with {what}: ' + ', '.join(
-                f'{k} {n}' for k, n in summary[key].items()))
-    log('kept images: ' + ', '.join(f'{s} {n}' for s, n in summary['kept'].items()))
-    log(f'{len(plan.tasks)} scene graphs in {summary["seconds"]:.1f} s with '
-        f'{summary["workers"]} worker(s): {summary["graphs_per_s"]} graphs/s')
 
 
 def convert_imagenome(scene_graphs: str, splits_dir: Optional[str], images_root: str,
@@ -471,41 +355,60 @@ def convert_imagenome(scene_graphs: str, splits_dir: Optional[str], images_root:
     opts = Options(scene_graphs, images_root,
                    osp.join(out_dir, 'images') if resize_short_side else None,
                    resize_short_side, image_labels=image_labels)
-    tally = _Tally(strict, split_source)
     writers = OrderedDict((s, SplitWriter(out_dir, s)) for s in SPLITS)
-    workers = max(1, int(workers))
-    start = time.perf_counter()
     try:
-        tally.add_plan(plan, scene_graphs)
-        with _converted(plan.tasks, opts, workers) as results:
-            for res in _progress(results, len(plan.tasks), progress):
-                if tally.add_result(res):
-                    writers[res['split']].add(res['image'], res['annotations'])
-        summary = _summarise(plan, tally, writers, time.perf_counter() - start, workers)
+        summary, tally = _convert_all(plan, opts, writers, strict, split_source,
+                                      max(1, int(workers)), progress)
     except BaseException:
         for w in writers.values():
             w.abort()
         raise
-    skip_path = osp.join(out_dir, 'imagenome_skipped.json')
-    write_json(skip_path, OrderedDict((k, summary[k]) for k in (
-        'total', 'records', 'kept', 'skipped', 'region_events', 'ignored_labels',
-        'labels_outside_regions')), indent=1)
-    _log_summary(log, summary, tally, plan, split_source)
-    if not sum(summary['kept'].values()):
-        for w in writers.values():
-            w.abort()
-        raise ValueError(f'{out_dir}: no image kept out of {plan.records} records (reasons '
-                         f'in {skip_path}); annotation files left unchanged')
-    header = _header(resize_short_side, split_source, image_labels)
-    summary['outputs'] = []
-    for split_name, writer in writers.items():
-        writer.close(dict(header, info=OrderedDict(header['info'], split=split_name)))
-        summary['outputs'].append(writer.path)
-    summary['outputs'].append(skip_path)
+    log_summary(log, summary, tally, f'{split_source} split, {split}')
+    summary['outputs'] = _write_outputs(out_dir, summary, writers,
+                                        _header(resize_short_side, split_source, image_labels))
     log(f'images: {images_note}')
     for path in summary['outputs']:
         log(f'wrote {path}')
     return summary
+
+
+def _convert_all(plan: _Plan, opts: Options, writers: Dict[str, SplitWriter], strict: bool,
+                 split_source: str, workers: int, progress: bool) -> Tuple[dict, RunTally]:
+    """Count the records skipped before the images, convert the images into ``writers``;
+    returns ``(summary, tally)``."""
+    start = time.perf_counter()
+    tally = RunTally(strict, split_source)
+    tally.add_before_images(plan.row_skips, plan.unlisted, opts.scene_graphs)
+    with _converted(plan.tasks, opts, workers) as results:
+        for res in _progress(results, len(plan.tasks), progress):
+            if tally.add_result(res):
+                writers[res['split']].add(res['image'], res['annotations'])
+    records = OrderedDict(split_rows=len(plan.tasks) + len(plan.row_skips),
+                          scene_graphs_not_in_split=len(plan.unlisted))
+    summary = summarise(tally, records,
+                        OrderedDict((s, w.num_images) for s, w in writers.items()),
+                        OrderedDict((s, w.num_annotations) for s, w in writers.items()),
+                        time.perf_counter() - start, workers, len(plan.tasks))
+    return summary, tally
+
+
+def _write_outputs(out_dir: str, summary: dict, writers: Dict[str, SplitWriter],
+                   header: dict) -> List[str]:
+    """The report, then the annotation files -- unless nothing was kept (ValueError)."""
+    skip_path = osp.join(out_dir, 'imagenome_skipped.json')
+    write_json(skip_path, OrderedDict((k, summary[k]) for k in (
+        'total', 'records', 'kept', 'skipped', 'region_events', 'ignored_labels',
+        'labels_outside_regions')), indent=1)
+    if not sum(summary['kept'].values()):
+        for w in writers.values():
+            w.abort()
+        raise ValueError(f'{out_dir}: no image kept out of {summary["total"]} records '
+                         f'(reasons in {skip_path}); annotation files left unchanged')
+    outputs = []
+    for split_name, writer in writers.items():
+        writer.close(dict(header, info=OrderedDict(header['info'], split=split_name)))
+        outputs.append(writer.path)
+    return outputs + [skip_path]
 
 
 def _progress(results, total: int, enabled: bool):

@@ -42,6 +42,8 @@ Box = List[float]
 Event = Tuple[str, str]  # (reason, region name)
 
 
+#: The paper keeps images with at least this many valid region boxes.
+MIN_REGIONS = 5
 #: How image-level labels are pooled (see the module docstring).
 IMAGE_LABEL_POOLINGS: Tuple[str, ...] = ('regions', 'all_attributes')
 
