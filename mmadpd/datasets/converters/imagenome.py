@@ -58,12 +58,12 @@ import cv2
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
 
 from .image_cache import write_cached_image
+from .imagenome_report import (EXCLUSIONS, IMAGE_SKIP_REASONS, REGION_EVENT_REASONS,
+                               RunTally, StrictModeError, log_summary, summarise)
 from .imagenome_source import SceneGraphReadError, SceneGraphSource
 from .imagenome_splits import (IMAGENOME_SPLIT_FILES, MIMIC_SPLIT_FILE, SPLIT_SOURCES,
                                RowSkip, Task, imagenome_tasks, mimic_tasks,
                                read_dicom_ids, read_metadata_views)
-from .imagenome_report import (EXCLUSIONS, IMAGE_SKIP_REASONS, REGION_EVENT_REASONS,
-                               RunTally, StrictModeError, log_summary, summarise)
 from .imagenome_writer import SplitWriter
 from .io_utils import jpeg_info, link_images, write_json
 from .scene_graph import (IMAGE_LABEL_POOLINGS, MIN_REGIONS, SceneGraphKeyError,
@@ -72,6 +72,8 @@ from .scene_graph import (IMAGE_LABEL_POOLINGS, MIN_REGIONS, SceneGraphKeyError,
 
 SPLITS = tuple(IMAGENOME_SPLIT_FILES)  # ('train', 'val', 'test')
 FRONTAL_VIEWS = ('PA', 'AP')
+
+
 class Options(NamedTuple):
     scene_graphs: str
     images_root: str
@@ -242,14 +244,11 @@ def _converted(tasks: List[Task], opts: Options, workers: int) -> Iterator:
 
 # ----------------------------------------------------------------------------- steps
 class _Plan(NamedTuple):
+    """Every record of the run: split rows to convert or skipped as malformed, and the
+    scene graphs no row lists."""
     tasks: List[Task]
     row_skips: List[RowSkip]
-    unlisted: List[str]  # scene graphs no split row lists, sorted
-    split_file: str      # for the log: the split file(s) read
-
-    @property
-    def records(self) -> int:
-        return len(self.tasks) + len(self.row_skips) + len(self.unlisted)
+    unlisted: List[str]  # dicom ids, sorted
 
 
 def _check_inputs(scene_graphs: str, splits_dir: Optional[str], images_root: str,
@@ -294,7 +293,7 @@ def _plan(split_source: str, split: str, metadata: str, images_to_avoid: str,
     tasks, row_skips = read(split, views, gold)
     listed = {t.dicom_id for t in tasks} | {s.record for s in row_skips}
     unlisted = [d for d in source.dicom_ids() if d not in listed]
-    return _Plan(tasks, row_skips, unlisted, split)
+    return _Plan(tasks, row_skips, unlisted)
 
 
 def _prepare_image_dir(out_dir: str, images_root: str, short_side: Optional[int]) -> str:
