@@ -1,4 +1,7 @@
 # Ablation "MIL-ADPD w/o WBF": keep the top candidate region box per class, no fusion.
+# TEST-ONLY: the paper's "w/o WBF" row is the mil_adpd.py checkpoint tested with
+# fusion='none', not a separate training run:
+#   python tools/test.py configs/adpd/mil_adpd_wo-wbf.py work_dirs/mil_adpd/best_cxr8_mAP_iter_*.pth
 _base_ = ['./mil_adpd.py']
 
 model = dict(postprocessor=dict(fusion='none'))

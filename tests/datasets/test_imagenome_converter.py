@@ -1,7 +1,9 @@
-"""imagenome_to_coco on the phantom set: round trip (acceptance 1) and defects
-(acceptance 2). The expected values are recomputed here from the scene graphs with the
-documented rules, written independently of the converter."""
+"""imagenome_to_coco on the phantom set: round trip, defects, and the two split sources
+(the training set is the one the chosen split file defines). The expected values are
+recomputed here from the phantom's files with the documented rules, written independently
+of the converter."""
 import csv
+import gzip
 import importlib.util
 import json
 import os.path as osp
@@ -10,9 +12,8 @@ import cv2
 import pytest
 
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
+from mmadpd.datasets import synthetic
 from mmadpd.datasets.converters.imagenome import convert_imagenome
-
-synthetic = pytest.importorskip('mmadpd.datasets.synthetic')
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'dataset_converters', 'imagenome_to_coco.py')
@@ -30,6 +31,8 @@ DEFECT_REASON = {
     'missing_key': ('image', 'scene_graph_missing_key'),
     'missing_scene_graph': ('image', 'missing_scene_graph'),
 }
+#: MIMIC-CXR split value -> output split
+MIMIC_SPLITS = {'train': 'train', 'validate': 'val', 'test': 'test'}
 
 
 class Phantom:
@@ -93,13 +96,65 @@ def expected_regions(graph, width, height):
     return union, labels
 
 
-def split_rows(phantom):
+def split_rows(phantom, source='mimic'):
+    """{dicom_id: (output split, row)} as the chosen split file lists them."""
     rows = {}
+    if source == 'mimic':
+        with gzip.open(osp.join(phantom.mimic, 'mimic-cxr-2.0.0-split.csv.gz'), 'rt') as f:
+            for row in csv.DictReader(f):
+                rows[row['dicom_id']] = (MIMIC_SPLITS[row['split']], row)
+        return rows
     for name, split in (('train.csv', 'train'), ('valid.csv', 'val'), ('test.csv', 'test')):
         with open(osp.join(phantom.splits, name)) as f:
             for row in csv.DictReader(f):
                 rows[row['dicom_id']] = (split, row)
     return rows
+
+
+def gold_ids(phantom):
+    with open(osp.join(phantom.splits, 'images_to_avoid.csv')) as f:
+        return {r['dicom_id'] for r in csv.DictReader(f)}
+
+
+def output_ids(out):
+    ids = {}
+    for split in ('train', 'val', 'test'):
+        with open(osp.join(out, f'imagenome_{split}.json')) as f:
+            ids[split] = [im['dicom_id'] for im in json.load(f)['images']]
+    return ids
+
+
+@pytest.mark.parametrize('source', ['mimic', 'imagenome'])
+def test_split_source_gives_the_training_set_its_file_defines(phantom, converted, source,
+                                                              tmp_path):
+    """Each split source keeps, per split, exactly the rows of its own file that are
+    neither gold nor defective images, in file order."""
+    out, _ = converted  # the default: mimic
+    if source == 'imagenome':
+        phantom.convert(tmp_path, split_source='imagenome')
+        out = tmp_path
+    image_defects = {d for d, kind in phantom.defects.items()
+                     if DEFECT_REASON[kind][0] == 'image'}
+    dropped = gold_ids(phantom) | image_defects
+    expected = {s: [] for s in ('train', 'val', 'test')}
+    for dicom, (split, _) in split_rows(phantom, source).items():
+        if dicom not in dropped:
+            expected[split].append(dicom)
+    assert output_ids(out) == expected
+    assert len(expected['train']) > 20
+
+
+def test_split_sources_differ_as_their_files_do(phantom, converted, tmp_path):
+    out, summary = converted
+    phantom.convert(tmp_path, split_source='imagenome')
+    mimic, imagenome = output_ids(out), output_ids(tmp_path)
+    assert len(mimic['train']) > len(imagenome['train'])  # ~97 % vs ~70 % train
+    moved = set(mimic['train']) - set(imagenome['train'])
+    assert moved and moved <= set(imagenome['val']) | set(imagenome['test'])
+    assert set(mimic['val'] + mimic['test']) != set(imagenome['val'] + imagenome['test'])
+    with open(tmp_path / 'imagenome_train.json') as f:
+        info = json.load(f)['info']
+    assert info['split_source'] == 'imagenome' and info['image_labels'] == 'regions'
 
 
 def test_round_trip_boxes_and_labels(phantom, converted):
@@ -174,12 +229,9 @@ def test_strict_cli_fails_naming_the_file(phantom, tmp_path, capsys):
     assert run_tool(args + ['--strict']) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f'error: {phantom.root}') and '[--strict]' in err, err
-    # the named file belongs to a gold or defective image
+    # the named file belongs to a defective image: gold images never stop --strict
     named = osp.basename(err.split(': ')[1])
-    flagged = set(phantom.defects) | set(
-        r['dicom_id'] for r in csv.DictReader(open(osp.join(phantom.splits,
-                                                             'images_to_avoid.csv'))))
-    assert any(named.startswith(d) for d in flagged), err
+    assert any(named.startswith(d) for d in phantom.defects), err
     assert run_tool(args[:1] + [str(tmp_path / 'nope')] + args[2:]) == 1
     assert 'not found' in capsys.readouterr().err
 

@@ -1,5 +1,6 @@
 """Phantom data set on disk: layout, schemas (FACTS.md section 7), defects, determinism."""
 import csv
+import gzip
 import json
 import os
 import re
@@ -41,6 +42,13 @@ def _read_csv(path):
         return list(csv.reader(f))
 
 
+def _read_mimic_split(mimic):
+    """MIMIC-CXR-JPG's official split, gzip-compressed as the real file."""
+    with gzip.open(os.path.join(mimic, 'mimic-cxr-2.0.0-split.csv.gz'), 'rt',
+                   newline='') as f:
+        return list(csv.reader(f))
+
+
 def _tree(root):
     files = {}
     for d, _, names in os.walk(root):
@@ -66,9 +74,10 @@ def test_mimic_tables_and_layout(out):
                        'ViewCodeSequence_CodeMeaning',
                        'PatientOrientationCodeSequence_CodeMeaning']
     assert len(meta) - 1 == ARGS['num_train'] + ARGS['num_val'] + ARGS['num_test']
-    split = _read_csv(os.path.join(mimic, 'mimic-cxr-2.0.0-split.csv'))
+    split = _read_mimic_split(mimic)
     assert split[0] == ['dicom_id', 'study_id', 'subject_id', 'split']
     assert {r[3] for r in split[1:]} == {'train', 'validate', 'test'}
+    assert [r[0] for r in split[1:]] == [r[0] for r in meta[1:]]
     defects = _defects(root)
     sizes = set()
     for row in meta[1:]:
@@ -115,6 +124,29 @@ def test_silver_splits(out):
     assert len(avoid) > 1
     assert all(r[2] in seen for r in avoid[1:])
     assert any(seen[r[2]][0] == 'train' for r in avoid[1:])
+
+
+def test_mimic_split_differs_from_the_imagenome_split_as_the_real_ones(out):
+    """MIMIC-CXR's official split: patient-level, ~97 % train (FACTS.md section 7), drawn
+    independently of Chest ImaGenome's ~70/10/20 one, so that most ImaGenome val/test
+    images are MIMIC train images."""
+    root, summary = out
+    rows = _read_mimic_split(os.path.join(root, 'mimic-cxr-jpg'))[1:]
+    splits = os.path.join(root, 'chest-imagenome', 'silver_dataset', 'splits')
+    imagenome = {r[3]: name for name in ('train', 'valid', 'test')
+                 for r in _read_csv(os.path.join(splits, f'{name}.csv'))[1:]}
+    assert {r[0] for r in rows} == set(imagenome)
+    per_patient = {}
+    for dicom, _, subject, value in rows:
+        per_patient.setdefault(subject, set()).add(value)
+    assert all(len(v) == 1 for v in per_patient.values())
+    counts = {v: sum(r[3] == v for r in rows) for v in ('train', 'validate', 'test')}
+    assert counts == summary['mimic_official_split']
+    assert counts['validate'] >= 1 and counts['test'] >= 1
+    assert counts['train'] / len(rows) >= 0.9 > sum(v == 'train' for v in imagenome.values()) \
+        / len(rows)
+    mimic_train = {r[0] for r in rows if r[3] == 'train'}
+    assert {d for d, v in imagenome.items() if v != 'train'} & mimic_train
 
 
 def _yes_labels(entry):

@@ -4,8 +4,10 @@
 #
 # Iteration-based loop: mmengine's EpochBasedTrainLoop can only validate every N EPOCHS,
 # the paper validates every 500 STEPS. The 25 epochs are converted to iterations with the
-# training-set size below (234,307 ImaGenome images in the paper); set `train_images` to
-# your converted set's size (and recompute max_iters) when it differs.
+# images per epoch below: the paper's 234,307, i.e. the converter's default
+# `--split-source mimic` (MIMIC-CXR's official train split, frontal, >= 5 valid regions, no
+# gold images). For another split use the `kept.train` count of its
+# imagenome_skipped.json (README "Reproducing the paper").
 train_images = 234307
 train_batch_size = 128
 max_epochs = 25
@@ -40,8 +42,9 @@ param_scheduler = [
 # then lr = lr * (world_size * train_dataloader.batch_size) / base_batch_size.
 auto_scale_lr = dict(enable=False, base_batch_size=128)
 
-# Patience is counted in validations: 20000 iterations / 500 = 40.
+# Patience is counted in validations: 20000 iterations / 500 = 40. Any improvement of the
+# val mAP resets it (min_delta=0; mmengine's default of 0.1 would ignore smaller gains).
 custom_hooks = [
-    dict(type='EarlyStoppingHook', monitor='cxr8/mAP', rule='greater',
+    dict(type='EarlyStoppingHook', monitor='cxr8/mAP', rule='greater', min_delta=0,
          patience=20000 // val_interval),
 ]

@@ -5,7 +5,8 @@ is a thin face over it).
 Layout under ``out_dir``::
 
     mimic-cxr-jpg/files/pXX/pSUBJECT/sSTUDY/DICOMID.jpg
-    mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv, mimic-cxr-2.0.0-split.csv
+    mimic-cxr-jpg/mimic-cxr-2.0.0-metadata.csv, mimic-cxr-2.0.0-split.csv.gz (the official
+        split, ~97 % train: not the ImaGenome one; see ``plan``)
     chest-imagenome/silver_dataset/scene_graph/<dicom_id>_SceneGraph.json, scene_graph.zip
     chest-imagenome/silver_dataset/splits/{train,valid,test}.csv, images_to_avoid.csv
     chest-imagenome/phantom_defects.json          {dicom_id: defect}  (not a real file)
@@ -29,7 +30,7 @@ import cv2
 
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
 
-from .io import json_bytes, write_bytes, write_csv, write_zip
+from .io import json_bytes, write_bytes, write_csv, write_csv_gz, write_zip
 from .lesions import DEFAULT_PREVALENCE, LESION_KINDS
 from .plan import plan_cxr8, plan_mimic
 from .workers import init_worker, mimic_image_path, render_cxr8, render_mimic
@@ -107,10 +108,10 @@ def _write_mimic_tables(recs: List[dict], mimic_root: str, silver: str) -> None:
                           view_text, orient])
     write_csv(os.path.join(mimic_root, 'mimic-cxr-2.0.0-metadata.csv'), METADATA_COLUMNS,
               meta_rows)
-    write_csv(os.path.join(mimic_root, 'mimic-cxr-2.0.0-split.csv'),
-              ('dicom_id', 'study_id', 'subject_id', 'split'),
-              [[r['dicom_id'], r['study_id'], r['subject_id'], r['mimic_split']]
-               for r in recs])
+    write_csv_gz(os.path.join(mimic_root, 'mimic-cxr-2.0.0-split.csv.gz'),
+                 ('dicom_id', 'study_id', 'subject_id', 'split'),
+                 [[r['dicom_id'], r['study_id'], r['subject_id'], r['mimic_split']]
+                  for r in recs])
     for split in ('train', 'valid', 'test'):
         rows = [_split_row(r) for r in recs if r['split'] == split]
         write_csv(os.path.join(silver, 'splits', f'{split}.csv'), ('',) + SPLIT_COLUMNS,
@@ -212,6 +213,8 @@ def generate_dataset(out_dir: str, seed: int = 0, num_train: int = 1600, num_val
                       'defect_rate': defect_rate, 'prevalence': prev},
         'mimic_images': {s: sum(r['split'] == s for r in recs)
                          for s in ('train', 'valid', 'test')},
+        'mimic_official_split': {s: sum(r['mimic_split'] == s for r in recs)
+                                 for s in ('train', 'validate', 'test')},
         'scene_graphs': n_zip,
         'gold_images': sum(r['gold'] for r in recs),
         'defects': _count([[d] for d in defects.values()]),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -23,13 +24,22 @@ def write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def write_csv(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence]) -> bytes:
     """CSV with ``\\n`` line ends and minimal quoting (fields with commas get quotes)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator='\n')
     w.writerow(header)
     w.writerows(rows)
-    write_bytes(path, buf.getvalue().encode())
+    return buf.getvalue().encode()
+
+
+def write_csv(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    write_bytes(path, csv_bytes(header, rows))
+
+
+def write_csv_gz(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """The same CSV, gzip-compressed with a fixed header (mtime 0, no file name)."""
+    write_bytes(path, gzip.compress(csv_bytes(header, rows), compresslevel=9, mtime=0))
 
 
 def write_zip(zip_path: str, src_dir: str, arc_dir: str) -> int:

@@ -24,7 +24,7 @@ training classes, so region predictions map onto the right NIH class.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -231,119 +231,170 @@ def _pneumonia(rng, t, grid, lung, side):
     return None
 
 
+class _Scene(NamedTuple):
+    """What every lesion maker needs: the image's generator and its anatomy."""
+    rng: np.random.Generator
+    t: Thorax
+    grid: CanonicalGrid
+    lungs: Dict[str, np.ndarray]  # side -> lung mask
+    heart: np.ndarray             # cardiac-silhouette mask
+    ptx_side: Optional[str]       # side of the pneumothorax, if any (no effusion there)
+    allow_bilateral: bool
+
+
+def _cardiomegaly(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    return [Lesion(kind, 'midline', [sc.heart.copy()], None)]
+
+
+def _pneumonia_lesion(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    les = _pneumonia(sc.rng, sc.t, sc.grid, sc.lungs[side], side)
+    return [] if les is None else [les]
+
+
+def _infiltration(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    """Patchy density in a round envelope of the mid and upper lung."""
+    rng, grid, lung = sc.rng, sc.grid, sc.lungs[side]
+    u, v, s = grid.u, grid.v, SIDES[side]
+    band = lung & (v > 0.2) & (v < sc.t.cp_level[side] - 0.1) & (u * s > 0.3) \
+        & (u * s < sc.t.lung_width[side] - 0.15)
+    c = _pick_point(rng, band, grid)
+    if c is None:
+        return []
+    radius = rng.uniform(0.26, 0.36)
+    env = (_iso_dist(grid, *c) <= radius) & lung
+    patches = env & (noise_patch(rng, grid.shape, 'mid') > -0.35)
+    if np.count_nonzero(env) < MIN_OVERLAP_PX:
+        return []
+    amp = rng.uniform(0.24, 0.3)
+    dens = amp * _blur(patches, 0.9) + 0.1 * _blur(env, 2.0)
+    return [Lesion(kind, side, [env], dens)]
+
+
+def _atelectasis(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    """A basal wedge (60 %) or a plate-like band in the lower zone."""
+    rng, t, grid, lung = sc.rng, sc.t, sc.grid, sc.lungs[side]
+    u, v, s = grid.u, grid.v, SIDES[side]
+    cp, lw = t.cp_level[side], t.lung_width[side]
+    dia_lat = float(diaphragm_v(t, side, np.array([0.85 * lw]))[0])
+    if rng.random() < 0.6:  # wedge: base on the diaphragm, apex towards the hilum
+        top_v = rng.uniform(0.55, 0.68) * cp
+        pu = s * np.array([0.32, rng.uniform(0.45, 0.6), 0.95 * lw, 0.95 * lw])
+        pv = np.array([top_v, top_v - 0.02, dia_lat - 0.06, cp + 0.05])
+        pu = np.append(pu, s * 0.3)
+        pv = np.append(pv, float(diaphragm_v(t, side, np.array([0.3]))[0]) + 0.02)
+        mask = _fill_poly(t, grid, pu, pv) & lung
+        amp = rng.uniform(0.3, 0.38)
+        attrs = {'shape': 'wedge'}
+    else:  # plate-like (linear) atelectasis in the lower zone
+        v0 = rng.uniform(0.7, 0.8) * cp
+        end = (s * (lw - 0.12), v0 + rng.uniform(-.03, .06))
+        mask = capsule(u, v, (s * 0.3, v0), end, 0.045, 0.035) & lung
+        amp = rng.uniform(0.35, 0.42)
+        attrs = {'shape': 'linear'}
+    if np.count_nonzero(mask) < MIN_OVERLAP_PX:
+        return []
+    return [Lesion(kind, side, [mask], amp * _blur(mask, 1.0), attrs=attrs)]
+
+
+def _effusion(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    """Fluid at the lung base with a meniscus; bilateral in 25 % (never beside a
+    pneumothorax)."""
+    rng, t, grid = sc.rng, sc.t, sc.grid
+    u, v = grid.u, grid.v
+    sides = [side]
+    if sc.allow_bilateral and rng.random() < 0.25:
+        sides = ['right', 'left']
+    out = []
+    for sd in sides:
+        if sd == sc.ptx_side:
+            continue
+        sg, lw_s, cp_s = SIDES[sd], t.lung_width[sd], t.cp_level[sd]
+        med = medial_border(t, sd, v)
+        rel = np.clip((u * sg - med) / np.maximum(lw_s - med, 1e-3), 0, 1)
+        level = cp_s - rng.uniform(0.2, 0.38) - 0.12 * rel ** 2  # meniscus: higher
+        mask = sc.lungs[sd] & (v >= level)                        # at the wall
+        if np.count_nonzero(mask) < MIN_OVERLAP_PX:
+            continue
+        depth = np.clip((v - level) / 0.06, 0, 1)
+        amp = rng.uniform(0.4, 0.48)
+        dens = amp * _blur(mask, 1.0) * (0.55 + 0.45 * depth)
+        out.append(Lesion(kind, sd, [mask], dens))
+    return out
+
+
+def _inner_lung(sc: _Scene, side: str) -> np.ndarray:
+    """Where a round lesion's centre may lie: away from apex, base and borders."""
+    v, u, s = sc.grid.v, sc.grid.u, SIDES[side]
+    return sc.lungs[side] & (v > 0.15) & (v < sc.t.cp_level[side] - 0.15) & (u * s > 0.3) \
+        & (u * s < sc.t.lung_width[side] - 0.12)
+
+
+def _mass_or_nodule(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    rng = sc.rng
+    radius = rng.uniform(0.13, 0.2) if kind == 'mass' else rng.uniform(0.055, 0.08)
+    inner = _inner_lung(sc, side)
+    amp = rng.uniform(0.38, 0.46) if kind == 'mass' else rng.uniform(0.42, 0.5)
+    les = _round_lesion(rng, sc.t, sc.grid, sc.lungs[side], inner, radius, amp, kind, side)
+    return [] if les is None else [les]
+
+
+def _multi_nodules(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    """3-5 small nodules on random sides: one lesion with several parts (>= 2)."""
+    rng = sc.rng
+    parts, dens = [], np.zeros(sc.grid.shape, np.float32)
+    for _ in range(int(rng.integers(3, 6))):
+        sd = 'right' if rng.random() < 0.5 else 'left'
+        inner = _inner_lung(sc, sd)
+        les = _round_lesion(rng, sc.t, sc.grid, sc.lungs[sd], inner, rng.uniform(0.05, 0.07),
+                            rng.uniform(0.42, 0.5), kind, sd)
+        if les is not None:
+            parts.extend(les.parts)
+            dens = np.maximum(dens, les.density)
+    return [Lesion(kind, 'both', parts, dens)] if len(parts) >= 2 else []
+
+
+def _pneumothorax(sc: _Scene, kind: str, side: str) -> List[Lesion]:
+    """Air between the wall and the lung collapsed towards its medial base (on
+    ``ptx_side``, drawn before the loop), with a visible pleural edge."""
+    rng, t, grid, sd = sc.rng, sc.t, sc.grid, sc.ptx_side
+    u, v = grid.u, grid.v
+    lung = sc.lungs[sd]
+    collapse = rng.uniform(0.22, 0.34)
+    cu, cv_ = SIDES[sd] * 0.3, 0.9  # lung collapses towards the medial base
+    k = 1.0 - collapse
+    shrunk = lung_mask(t, sd, cu + (u - cu) / k, cv_ + (v - cv_) / k)
+    ptx = lung & ~shrunk & (v < 0.8 * t.cp_level[sd])
+    if np.count_nonzero(ptx) < MIN_OVERLAP_PX:
+        return []
+    edge = shrunk & ~cv2.erode(shrunk.astype(np.uint8), np.ones((3, 3),
+                                                               np.uint8)).astype(bool)
+    edge &= lung & (v < 0.8 * t.cp_level[sd])
+    dens = -0.12 * _blur(ptx, 0.8) + 0.2 * _blur(edge, 0.6) + 0.05 * (shrunk & lung)
+    return [Lesion(kind, sd, [ptx], dens, suppress_texture=ptx,
+                   attrs={'collapse': collapse})]
+
+
+_MAKERS = {
+    'cardiomegaly': _cardiomegaly, 'pneumonia': _pneumonia_lesion,
+    'infiltration': _infiltration, 'atelectasis': _atelectasis, 'effusion': _effusion,
+    'mass': _mass_or_nodule, 'nodule': _mass_or_nodule, 'multi_nodules': _multi_nodules,
+    'pneumothorax': _pneumothorax,
+}
+
+
 def make_lesions(rng: np.random.Generator, t: Thorax, grid: CanonicalGrid,
                  kinds: Sequence[str], heart: np.ndarray,
                  allow_bilateral: bool = True) -> List[Lesion]:
     """Build the lesions of ``kinds`` (``heart`` = cardiac-silhouette mask for
     cardiomegaly). Kinds that find no room are silently dropped (rare)."""
-    u, v = grid.u, grid.v
-    lungs = {s: lung_mask(t, s, u, v) for s in SIDES}
-    out: List[Lesion] = []
+    lungs = {s: lung_mask(t, s, grid.u, grid.v) for s in SIDES}
     ptx_side = None
     if 'pneumothorax' in kinds:
         ptx_side = 'right' if rng.random() < 0.5 else 'left'
+    scene = _Scene(rng, t, grid, lungs, heart, ptx_side, allow_bilateral)
+    out: List[Lesion] = []
     for kind in kinds:
+        # a side is drawn for every kind, used or not, so each lesion's draws stay put
         side = 'right' if rng.random() < 0.5 else 'left'
-        lung = lungs[side]
-        s = SIDES[side]
-        cp = t.cp_level[side]
-        lw = t.lung_width[side]
-        if kind == 'cardiomegaly':
-            out.append(Lesion(kind, 'midline', [heart.copy()], None))
-        elif kind == 'pneumonia':
-            les = _pneumonia(rng, t, grid, lung, side)
-            if les is not None:
-                out.append(les)
-        elif kind == 'infiltration':
-            band = lung & (v > 0.2) & (v < cp - 0.1) & (u * s > 0.3) & (u * s < lw - 0.15)
-            c = _pick_point(rng, band, grid)
-            if c is None:
-                continue
-            radius = rng.uniform(0.26, 0.36)
-            env = (_iso_dist(grid, *c) <= radius) & lung
-            patches = env & (noise_patch(rng, grid.shape, 'mid') > -0.35)
-            if np.count_nonzero(env) < MIN_OVERLAP_PX:
-                continue
-            amp = rng.uniform(0.24, 0.3)
-            dens = amp * _blur(patches, 0.9) + 0.1 * _blur(env, 2.0)
-            out.append(Lesion(kind, side, [env], dens))
-        elif kind == 'atelectasis':
-            dia_lat = float(diaphragm_v(t, side, np.array([0.85 * lw]))[0])
-            if rng.random() < 0.6:  # wedge: base on the diaphragm, apex towards the hilum
-                top_v = rng.uniform(0.55, 0.68) * cp
-                pu = s * np.array([0.32, rng.uniform(0.45, 0.6), 0.95 * lw, 0.95 * lw])
-                pv = np.array([top_v, top_v - 0.02, dia_lat - 0.06, cp + 0.05])
-                pu = np.append(pu, s * 0.3)
-                pv = np.append(pv, float(diaphragm_v(t, side, np.array([0.3]))[0]) + 0.02)
-                mask = _fill_poly(t, grid, pu, pv) & lung
-                amp = rng.uniform(0.3, 0.38)
-                attrs = {'shape': 'wedge'}
-            else:  # plate-like (linear) atelectasis in the lower zone
-                v0 = rng.uniform(0.7, 0.8) * cp
-                mask = capsule(u, v, (s * 0.3, v0), (s * (lw - 0.12), v0 + rng.uniform(-.03,
-                                                                                         .06)),
-                               0.045, 0.035) & lung
-                amp = rng.uniform(0.35, 0.42)
-                attrs = {'shape': 'linear'}
-            if np.count_nonzero(mask) < MIN_OVERLAP_PX:
-                continue
-            out.append(Lesion(kind, side, [mask], amp * _blur(mask, 1.0), attrs=attrs))
-        elif kind == 'effusion':
-            sides = [side]
-            if allow_bilateral and rng.random() < 0.25:
-                sides = ['right', 'left']
-            for sd in sides:
-                if sd == ptx_side:
-                    continue
-                sg, lw_s, cp_s = SIDES[sd], t.lung_width[sd], t.cp_level[sd]
-                med = medial_border(t, sd, v)
-                rel = np.clip((u * sg - med) / np.maximum(lw_s - med, 1e-3), 0, 1)
-                level = cp_s - rng.uniform(0.2, 0.38) - 0.12 * rel ** 2  # meniscus: higher
-                mask = lungs[sd] & (v >= level)                          # at the wall
-                if np.count_nonzero(mask) < MIN_OVERLAP_PX:
-                    continue
-                depth = np.clip((v - level) / 0.06, 0, 1)
-                amp = rng.uniform(0.4, 0.48)
-                dens = amp * _blur(mask, 1.0) * (0.55 + 0.45 * depth)
-                out.append(Lesion(kind, sd, [mask], dens))
-        elif kind in ('mass', 'nodule'):
-            radius = rng.uniform(0.13, 0.2) if kind == 'mass' else rng.uniform(0.055, 0.08)
-            inner = lung & (v > 0.15) & (v < cp - 0.15) & (u * s > 0.3) & (u * s < lw - 0.12)
-            les = _round_lesion(rng, t, grid, lung, inner, radius,
-                                rng.uniform(0.38, 0.46) if kind == 'mass'
-                                else rng.uniform(0.42, 0.5), kind, side)
-            if les is not None:
-                out.append(les)
-        elif kind == 'multi_nodules':
-            parts, dens = [], np.zeros(grid.shape, np.float32)
-            for _ in range(int(rng.integers(3, 6))):
-                sd = 'right' if rng.random() < 0.5 else 'left'
-                sg, lw_s = SIDES[sd], t.lung_width[sd]
-                inner = lungs[sd] & (v > 0.15) & (v < t.cp_level[sd] - 0.15) \
-                    & (u * sg > 0.3) & (u * sg < lw_s - 0.12)
-                les = _round_lesion(rng, t, grid, lungs[sd], inner, rng.uniform(0.05, 0.07),
-                                    rng.uniform(0.42, 0.5), kind, sd)
-                if les is not None:
-                    parts.extend(les.parts)
-                    dens = np.maximum(dens, les.density)
-            if len(parts) >= 2:
-                out.append(Lesion(kind, 'both', parts, dens))
-        elif kind == 'pneumothorax':
-            sd = ptx_side
-            lung = lungs[sd]
-            sg = SIDES[sd]
-            collapse = rng.uniform(0.22, 0.34)
-            cu, cv_ = sg * 0.3, 0.9  # lung collapses towards the medial base
-            k = 1.0 - collapse
-            shrunk = lung_mask(t, sd, cu + (u - cu) / k, cv_ + (v - cv_) / k)
-            ptx = lung & ~shrunk & (v < 0.8 * t.cp_level[sd])
-            if np.count_nonzero(ptx) < MIN_OVERLAP_PX:
-                continue
-            edge = shrunk & ~cv2.erode(shrunk.astype(np.uint8), np.ones((3, 3),
-                                                                       np.uint8)).astype(bool)
-            edge &= lung & (v < 0.8 * t.cp_level[sd])
-            dens = -0.12 * _blur(ptx, 0.8) + 0.2 * _blur(edge, 0.6) \
-                + 0.05 * (shrunk & lung)
-            out.append(Lesion(kind, sd, [ptx], dens, suppress_texture=ptx,
-                              attrs={'collapse': collapse}))
+        out.extend(_MAKERS.get(kind, lambda *a: [])(scene, kind, side))
     return out

@@ -3,6 +3,11 @@
 Planning uses its own generator (seeded from ``(seed, PLAN_STREAM)``) so ids, splits,
 sizes, views, defects and gold images do not depend on the rendering or on the number of
 workers. Patients are split-disjoint; each patient has 1-3 studies (one frontal image each).
+
+Two splits, as in the real data: ``split`` is Chest ImaGenome's (``num_train`` /
+``num_val`` / ``num_test`` images); ``mimic_split`` is MIMIC-CXR-JPG's official one, drawn
+independently per patient with its own generator: ~0.8 % of the patients ``validate``,
+~1.5 % ``test`` (at least one each once there are 3 patients), the rest ``train``.
 """
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ import numpy as np
 from .defects import assign_defects
 
 PLAN_STREAM, MIMIC_STREAM, CXR8_STREAM = 7, 1, 2
-SPLITS = (('train', 'train'), ('valid', 'validate'), ('test', 'test'))  # (ImaGenome, MIMIC)
+SPLITS = ('train', 'valid', 'test')  # Chest ImaGenome's split files
+#: MIMIC-CXR's official split: fraction of the patients per non-train value
+MIMIC_SPLIT_FRACTIONS = (('validate', 0.008), ('test', 0.015))
 _REASONS = ('___F with cough and fever, evaluate for pneumonia',
             '___M with shortness of breath', 'History: ___ with chest pain',
             '___ year old woman with dyspnea, eval for effusion',
@@ -37,7 +44,7 @@ def plan_mimic(seed: int, num_train: int, num_val: int, num_test: int, size: int
     rng = np.random.default_rng([seed, PLAN_STREAM, 0])
     records: List[dict] = []
     subject, study = 10000000, 50000000
-    for (split, mimic_split), n in zip(SPLITS, (num_train, num_val, num_test)):
+    for split, n in zip(SPLITS, (num_train, num_val, num_test)):
         left = n
         while left > 0:
             subject += int(rng.integers(1, 4000))
@@ -54,7 +61,7 @@ def plan_mimic(seed: int, num_train: int, num_val: int, num_test: int, size: int
                 hh, mm, ss = (int(x) for x in rng.integers(0, [24, 60, 60]))
                 did = _dicom_id(rng)
                 records.append({
-                    'index': len(records), 'split': split, 'mimic_split': mimic_split,
+                    'index': len(records), 'split': split, 'mimic_split': 'train',
                     'subject_id': subject, 'study_id': study, 'dicom_id': did,
                     'view': view, 'width': width, 'height': height, 'gender': gender,
                     'age_decile': f'{age}-{age + 10}',
@@ -82,7 +89,24 @@ def plan_mimic(seed: int, num_train: int, num_val: int, num_test: int, size: int
             pick[0] = train[int(rng.integers(len(train)))]
         for k in pick:
             clean[k]['gold'] = True
+    assign_mimic_split(records, seed)
     return records
+
+
+def assign_mimic_split(records: List[dict], seed: int) -> None:
+    """Set ``mimic_split`` per patient (see the module docstring), in place."""
+    patients = list(dict.fromkeys(r['subject_id'] for r in records))
+    if len(patients) < 3:
+        return
+    order = np.random.default_rng([seed, PLAN_STREAM, 2]).permutation(len(patients))
+    value = {}
+    start = 0
+    for name, fraction in MIMIC_SPLIT_FRACTIONS:
+        n = max(1, int(round(fraction * len(patients))))
+        value.update((patients[int(k)], name) for k in order[start:start + n])
+        start += n
+    for r in records:
+        r['mimic_split'] = value.get(r['subject_id'], 'train')
 
 
 def plan_cxr8(seed: int, num_images: int, size: int) -> List[dict]:
