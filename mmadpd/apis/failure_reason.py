@@ -33,8 +33,9 @@ def exception_reason(exc: BaseException) -> str:
     """The reason of any exception as one line: an :class:`ImageLoadError`'s own reason,
     an OS error's errno code and path, else ``'TypeName: message'``."""
     from .errors import ImageLoadError
+    from .safe_write import OutputWriteError
 
-    if isinstance(exc, ImageLoadError):
+    if isinstance(exc, (ImageLoadError, OutputWriteError)):
         return exc.reason
     if isinstance(exc, OSError) and exc.errno:
         return os_error_reason(exc)
