@@ -13,7 +13,7 @@ mode at the first skipped record. Errors are one line on stderr (MMADPD_TRACEBAC
 the traceback).
 """
 import argparse
-import os
+import os.path as osp
 import sys
 
 
@@ -40,18 +40,12 @@ def main(argv=None) -> int:
     from mmadpd.datasets.converters.cxr8 import convert_cxr8
     from mmadpd.datasets.converters.skips import run_converter
 
-    try:
-        return run_converter(convert_cxr8, args.bbox_csv, args.data_entry, args.out_dir,
-                             image_dir=args.image_dir, seed=args.seed, strict=args.strict,
-                             split_csv=args.split_csv,
-                             recompute_split=args.recompute_split)
-    except Exception as exc:  # a defect of ours: still one line, the traceback on request
-        if os.environ.get('MMADPD_TRACEBACK') == '1':
-            raise
-        print(f'error: cxr8_to_coco failed on {args.bbox_csv}: {type(exc).__name__}: '
-              f'{exc} (set MMADPD_TRACEBACK=1 for the traceback)', file=sys.stderr)
-        return 1
+    return run_converter(convert_cxr8, args.bbox_csv, args.data_entry, args.out_dir,
+                         image_dir=args.image_dir, seed=args.seed, strict=args.strict,
+                         split_csv=args.split_csv, recompute_split=args.recompute_split)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from _exit_cleanly import run
+    sys.exit(run(main, 'cxr8_to_coco'))
