@@ -195,3 +195,28 @@ def test_fuzz_shuffled_headers_exit_cleanly(header, entry_header):
             assert written_boxes(out) == 4
         else:
             assert 'not an NIH box list' in err
+
+
+def test_jpeg_info_is_not_fooled_by_an_exif_thumbnail_end_marker(tmp_path):
+    import struct
+
+    import cv2
+    import numpy as np
+    import pytest
+
+    from mmadpd.datasets.converters.io_utils import jpeg_info
+
+    def encode(h, w):
+        grad = np.tile(np.linspace(0, 255, w, dtype=np.uint8), (h, 1))
+        return cv2.imencode('.jpg', grad)[1].tobytes()
+    thumb = b'Exif\x00\x00' + encode(8, 8)
+    image = encode(64, 48)
+    sof = image.index(b'\xff\xc0')  # the thumbnail segment goes right before the frame
+    data = image[:sof] + b'\xff\xe1' + struct.pack('>H', len(thumb) + 2) + thumb + image[sof:]
+    path = tmp_path / 'x.jpg'
+    path.write_bytes(data)
+    assert jpeg_info(str(path)) == (48, 64)
+    # cut after the frame header: the thumbnail's EOI is among the last 64 bytes
+    path.write_bytes(data[:sof + 4 + len(thumb) + 30])
+    with pytest.raises(ValueError, match='truncated'):
+        jpeg_info(str(path))

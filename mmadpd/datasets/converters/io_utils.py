@@ -98,6 +98,10 @@ def open_binary(path: str) -> Union[IO[bytes], gzip.GzipFile]:
 def jpeg_info(path: str) -> Tuple[int, int]:
     """Width and height of a JPEG file, after checking it is complete.
 
+    The segment headers are walked from SOI to the first scan (SOS) and an EOI marker must
+    lie in the last bytes AFTER that scan's start: an EOI inside an EXIF thumbnail (an APP1
+    segment before the frame) does not make a truncated file look complete.
+
     Returns:
         ``(width, height)`` in pixels.
 
@@ -109,35 +113,47 @@ def jpeg_info(path: str) -> Tuple[int, int]:
     with open(path, 'rb') as f:
         if f.read(2) != b'\xff\xd8':
             raise ValueError(f'{path}: not a JPEG file (no SOI marker)')
-        f.seek(max(0, size - _EOI_SEARCH_BYTES))
-        if b'\xff\xd9' not in f.read():
+        width_height, scan_start = _walk_to_scan(f, path)
+        tail_start = max(0, size - _EOI_SEARCH_BYTES)
+        f.seek(tail_start)
+        eoi = f.read().rfind(b'\xff\xd9')
+        if eoi < 0 or tail_start + eoi < scan_start:
             raise ValueError(f'{path}: truncated JPEG (no EOI marker at the end)')
-        f.seek(2)
-        while True:
-            marker = f.read(2)
-            if len(marker) < 2 or marker[0] != 0xFF:
-                raise ValueError(f'{path}: corrupt JPEG header')
-            code = marker[1]
-            if code == 0xFF:  # fill byte: the marker code follows
-                f.seek(-1, os.SEEK_CUR)
-                continue
-            if code in (0x01,) or 0xD0 <= code <= 0xD7:  # markers without a length
-                continue
-            length_bytes = f.read(2)
-            if len(length_bytes) < 2:
-                raise ValueError(f'{path}: corrupt JPEG header')
-            length = struct.unpack('>H', length_bytes)[0]
-            if code in _SOF_MARKERS:
-                data = f.read(5)
-                if len(data) < 5:
-                    raise ValueError(f'{path}: corrupt JPEG frame header')
-                height, width = struct.unpack('>HH', data[1:5])
-                if width == 0 or height == 0:
-                    raise ValueError(f'{path}: JPEG frame header has zero size')
-                return int(width), int(height)
-            if code == 0xDA:  # start of scan before any frame header
+    return width_height
+
+
+def _walk_to_scan(f, path: str) -> Tuple[Tuple[int, int], int]:
+    """From after SOI to the first SOS: ``((width, height), offset of the scan data)``."""
+    width_height = None
+    while True:
+        marker = f.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            raise ValueError(f'{path}: truncated or corrupt JPEG header')
+        code = marker[1]
+        if code == 0xFF:  # fill byte: the marker code follows
+            f.seek(-1, os.SEEK_CUR)
+            continue
+        if code in (0x01,) or 0xD0 <= code <= 0xD7:  # markers without a length
+            continue
+        length_bytes = f.read(2)
+        if len(length_bytes) < 2:
+            raise ValueError(f'{path}: truncated or corrupt JPEG header')
+        length = struct.unpack('>H', length_bytes)[0]
+        if code in _SOF_MARKERS and width_height is None:
+            data = f.read(5)
+            if len(data) < 5:
+                raise ValueError(f'{path}: corrupt JPEG frame header')
+            height, width = struct.unpack('>HH', data[1:5])
+            if width == 0 or height == 0:
+                raise ValueError(f'{path}: JPEG frame header has zero size')
+            width_height = (int(width), int(height))
+            f.seek(length - 7, os.SEEK_CUR)
+            continue
+        if code == 0xDA:
+            if width_height is None:  # start of scan before any frame header
                 raise ValueError(f'{path}: corrupt JPEG (no frame header)')
-            f.seek(length - 2, os.SEEK_CUR)
+            return width_height, f.tell() + length - 2
+        f.seek(length - 2, os.SEEK_CUR)
 
 
 def png_size(path: str) -> Tuple[int, int]:
