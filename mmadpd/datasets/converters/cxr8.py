@@ -114,6 +114,8 @@ def read_bbox_list(path: str, report: SkipReport,
     rows: List[BoxRow] = []
     lines = read_csv_lines(path)
     first = next(lines, None)
+    if first is not None and first.fields is None:
+        raise ValueError(f'{path}: not an NIH box list (header line: {first.error})')
     header = first.fields if first is not None else None
     if not header or [h.strip() for h in header[:2]] != ['Image Index', 'Finding Label']:
         raise ValueError(f'{path}: not an NIH box list (header {header!r} does not '
