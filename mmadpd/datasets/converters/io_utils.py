@@ -57,9 +57,12 @@ def _parse_line(raw: bytes, line_no: int) -> CsvLine:
         return CsvLine(line_no, None, f'not UTF-8 text (byte {exc.start})')
     if line_no == 1:
         text = text.lstrip('\ufeff')
+    body = text.rstrip('\r\n')
+    if not any(c in body for c in '"\r\n\0'):  # what csv would parse as a plain split
+        return CsvLine(line_no, body.split(','), '')
     try:
         # strict: an unbalanced quote is an error here, not a field running to the end
-        return CsvLine(line_no, next(csv.reader([text.rstrip('\r\n')], strict=True), []), '')
+        return CsvLine(line_no, next(csv.reader([body], strict=True), []), '')
     except csv.Error as exc:
         return CsvLine(line_no, None, f'unparsable CSV line ({exc})')
 
