@@ -9,9 +9,11 @@ import sys
 
 
 def run(main, name: str) -> int:
-    """``main()``'s exit status (None counts as 0); any exception -> one line, 1."""
+    """``main()``'s exit status (anything but an int counts as 0: some tools' ``main``
+    returns its summary); any exception -> one line, 1."""
     try:
-        return main() or 0
+        code = main()
+        return code if isinstance(code, int) else 0
     except Exception as exc:
         if os.environ.get('MMADPD_TRACEBACK') == '1':
             raise
