@@ -3,6 +3,7 @@ JPEG with an EXIF thumbnail, extreme aspect ratios, a malformed DICOM header val
 property test over mutated PNG/JPEG/DICOM bytes (a file loads or fails with one
 :class:`ImageLoadError` line naming it; nothing else escapes)."""
 import struct
+import tempfile
 
 import cv2
 import numpy as np
@@ -87,9 +88,7 @@ def test_malformed_dicom_header_value_is_a_one_line_reason(tmp_path):
     assert str(info.value).startswith(f'{path}: ')
 
 
-def _dicom_bytes(tmp_path_factory=None):
-    import io
-    import tempfile
+def _dicom_bytes():
     with tempfile.TemporaryDirectory() as folder:
         path = f'{folder}/x.dcm'
         write_dicom(path, phantom_pixels(12, 10, max_value=4095), 'MONOCHROME1',
@@ -124,7 +123,6 @@ def mutated_file(draw):
 @fuzz_settings(120)
 @given(mutated_file())
 def test_fuzz_mutated_files_load_or_fail_with_one_clear_line(case):
-    import tempfile
     kind, data = case
     with tempfile.TemporaryDirectory() as folder:
         path = f'{folder}/input{EXT[kind]}'

@@ -10,7 +10,7 @@ import os.path as osp
 import tempfile
 
 from fuzz_settings import fuzz_settings
-from hypothesis import HealthCheck, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mmadpd.anatomy import CXR8_CLASSES
