@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import os.path as osp
+import pathlib
 import struct
 import tempfile
 from unittest import mock
@@ -23,7 +24,7 @@ from mmadpd.apis.safe_write import OutputWriteError
 RUN_FILES = ('summary.json', 'summary.csv')
 
 
-def write_good(path, kind='png', seed=0):
+def write_good(path, seed=0):
     pixels = phantom_pixels(40, 32, seed=seed).astype(np.uint8)
     cv2.imwrite(str(path), pixels)
     return str(path)
@@ -193,7 +194,6 @@ def input_case(draw):
 def _make_input(folder, index, kind, data):
     path = osp.join(folder, f'in{index}.' + ('dcm' if kind == 'bad_dicom' else 'png'))
     if kind == 'bad_dicom':
-        import pathlib
         return write_bad_is_dicom(pathlib.Path(path))
     if kind == 'folder':
         os.makedirs(osp.join(folder, 'empty_dir'), exist_ok=True)
