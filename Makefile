@@ -7,7 +7,7 @@ STAMP := $(VENV)/.mmadpd-installed
 FORCE ?= 0
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-venv
+.PHONY: install test demo clean-venv fuzz
 
 # Re-runs the install script only when a requirement, setup.py or the script changed;
 # a second `make install` is a no-op taking well under a second.
@@ -36,3 +36,13 @@ clean-venv:
 test-browser: install
 	tools/install_browser.sh
 	$(PY) -m pytest tests/tools/test_serve.py $(PYTEST_ARGS)
+
+# The fuzz tests (tests/**/test_*fuzz*.py) with 10x their `make test` examples and a printed
+# seed; replay a run with `make fuzz FUZZ_SEED=<seed>`.
+ifndef FUZZ_SEED
+FUZZ_SEED := $(shell od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+endif
+fuzz: install
+	@echo "fuzz seed: $(FUZZ_SEED) (replay: make fuzz FUZZ_SEED=$(FUZZ_SEED))"
+	MMADPD_FUZZ_SCALE=10 MMADPD_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -s \
+		--hypothesis-seed=$(FUZZ_SEED) $$(find tests -name 'test_*fuzz*.py' | sort) $(PYTEST_ARGS)

@@ -6,11 +6,14 @@ and turns registry/data errors into one clear line and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import os.path as osp
+import re
 import sys
+import zipfile
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Dict, Iterator, Optional
 
 from mmengine.config import Config, DictAction
 
@@ -31,10 +34,11 @@ def load_config(args: argparse.Namespace) -> Config:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not osp.isfile(args.config):
         fail(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
+    with clear_errors(args.config):  # a config that does not parse: one line too
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options is not None:
+            cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -50,18 +54,106 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+# mmengine's {{$VAR:default}} substitution and plain os.environ reads in config files
+_ENV_PATTERNS = (re.compile(r'\{\{\$(\w+):([^}]*)\}\}'),
+                 re.compile(r'os\.environ\.get\(\s*[\'"](\w+)[\'"]()'))
+_HINT_ENV = re.compile(r'env (MMADPD_\w+)=DIR, or ')
+
+
+def config_env_vars(config: str) -> Dict[str, str]:
+    """``{name: default}`` of the environment variables a config file and its
+    ``_base_`` files read (found in their text, so nothing is executed)."""
+    found: Dict[str, str] = {}
+    pending, seen = [osp.abspath(config)], set()
+    while pending:
+        path = pending.pop()
+        if path in seen or not osp.isfile(path):
+            continue
+        seen.add(path)
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+        for pattern in _ENV_PATTERNS:
+            for name, default in pattern.findall(text):
+                found.setdefault(name, default)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and node.value.endswith('.py') and not osp.isabs(node.value):
+                pending.append(osp.normpath(osp.join(osp.dirname(path), node.value)))
+    return found
+
+
+def data_hint(message: str, config: Optional[str]) -> str:
+    """A missing-data message whose hint names an env var ``config`` does not read
+    (the dataset's hint names the real-data variables) -> the variables it does read."""
+    wrong = _HINT_ENV.search(message)
+    if config is None or wrong is None:
+        return message
+    names = {k: v for k, v in config_env_vars(config).items() if k.endswith('_DIR')}
+    if wrong.group(1) in names or not names:
+        return message
+    reads = ', '.join(f'{k} (now {os.environ.get(k) or "unset, default " + repr(v)})'
+                      for k, v in sorted(names.items()))
+    return (_HINT_ENV.sub('', message).rstrip() +
+            f' {osp.basename(config)} reads its data folder from env {reads}.')
+
+
+def checkpoint_problem(path: str) -> str:
+    """Why ``path`` cannot be a PyTorch checkpoint ('' if it looks complete): missing,
+    empty, a zip archive (torch's format) without its central directory (truncated)."""
+    if not osp.isfile(path):
+        return f'checkpoint not found: {path}'
+    if osp.getsize(path) == 0:
+        return f'checkpoint {path} is empty (0 bytes)'
+    with open(path, 'rb') as f:
+        magic = f.read(4)
+    if magic.startswith(b'PK'):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                archive.infolist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            return f'checkpoint {path} is truncated or corrupt ({exc})'
+    elif not magic.startswith(b'\x80'):  # torch's legacy format is a pickle
+        return f'{path} is not a PyTorch checkpoint (unrecognised start {magic!r})'
+    return ''
+
+
+def device_problem(device: Optional[str]) -> str:
+    """Why ``device`` cannot run here ('' when it can, or when it is None = automatic)."""
+    if device is None:
+        return ''
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        return f'--device {device}: not a device name ({exc}); use cpu, cuda or cuda:N'
+    if parsed.type == 'cuda':
+        if not torch.cuda.is_available():
+            return (f'--device {device}: no CUDA GPU is available here '
+                    '(torch.cuda.is_available() is False); use --device cpu')
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            return (f'--device {device}: this machine has {torch.cuda.device_count()} '
+                    'CUDA device(s)')
+    return ''
+
+
 @contextmanager
-def clear_errors() -> Iterator[None]:
+def clear_errors(config: Optional[str] = None) -> Iterator[None]:
     """Turn the errors a user can fix (unknown registry names, missing data files) into
-    one readable line instead of a long traceback that hides the cause.
+    one readable line instead of a long traceback that hides the cause, and any other
+    exception into one line naming its type.
 
     Set MMADPD_TRACEBACK=1 to see the full traceback.
     """
     try:
         yield
-    except (KeyError, FileNotFoundError, ValueError) as exc:
+    except Exception as exc:
         if os.environ.get('MMADPD_TRACEBACK') == '1':
             raise
-        msg = exc.args[0] if exc.args else repr(exc)
+        msg = str(exc.args[0]) if exc.args else repr(exc)
+        if isinstance(exc, FileNotFoundError):
+            msg = data_hint(msg, config)
+        if not isinstance(exc, (KeyError, FileNotFoundError, ValueError)):
+            msg = ' '.join(msg.split())  # a sentence, not a dump
         # mmengine wraps a build failure as "<Class>: <msg>" once per nesting level
         fail(f'{type(exc).__name__}: {msg}\n(set MMADPD_TRACEBACK=1 for the full traceback)')

@@ -10,14 +10,22 @@ presence and per-class probabilities) and ``DIR/<stem>.png`` (overlay), and
 ``DIR/summary.json`` / ``DIR/summary.csv`` listing every input with status ok/failed and
 the reason. Folders are searched recursively (sorted). Two inputs with the same stem get
 ``<stem>``, ``<stem>__2``, ... in input order. A bad input (not an image, truncated or
-empty file, unsupported DICOM, unreadable path) is reported and skipped; the exit code is
-1 if any input failed, 0 otherwise (2 for a wrong command line or a missing
-config/checkpoint).
+empty file, unsupported DICOM, unreadable path, anything failing for that one file, its
+outputs not writable) is reported with a one-line reason and skipped; one input's JSON and
+PNG are written all-or-nothing and the summary lists exactly what is on disk. The exit
+code is 1 if any input failed or the summary could not be written, 0 otherwise, 2 for a
+wrong command line, a missing or truncated config/checkpoint, an unusable --device or an
+--out-dir that cannot be a folder. Errors are sentences on stderr (MMADPD_TRACEBACK=1 shows
+the traceback).
 """
 import argparse
+import os
 import os.path as osp
 import sys
 import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _cli_common import checkpoint_problem, device_problem  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -38,21 +46,41 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _setup_problem(args) -> str:
+    """Why the run cannot start ('' when it can)."""
+    if not osp.isfile(args.config):
+        return f'config file not found: {args.config}'
+    if args.batch_size < 1:
+        return '--batch-size must be >= 1'
+    if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
+        return f'--out-dir {args.out_dir}: EEXIST (exists and is not a folder)'
+    return checkpoint_problem(args.checkpoint) or device_problem(args.device)
+
+
+def _one_line(exc: BaseException) -> str:
+    from mmadpd.apis.failure_reason import exception_reason
+    return exception_reason(exc)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if not osp.isfile(path):
-            print(f'error: {what} file not found: {path}', file=sys.stderr)
-            return 2
-    if args.batch_size < 1:
-        print('error: --batch-size must be >= 1', file=sys.stderr)
+    problem = _setup_problem(args)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 2
 
     from mmadpd.apis import ADPDInferencer
 
-    inferencer = ADPDInferencer(args.config, args.checkpoint, device=args.device,
-                                batch_size=args.batch_size, score_thr=args.score_thr,
-                                allow_views=args.allow_views)
+    try:
+        inferencer = ADPDInferencer(args.config, args.checkpoint, device=args.device,
+                                    batch_size=args.batch_size, score_thr=args.score_thr,
+                                    allow_views=args.allow_views)
+    except Exception as exc:
+        if os.environ.get('MMADPD_TRACEBACK') == '1':
+            raise
+        print(f'error: cannot build the model from {args.config} and {args.checkpoint}: '
+              f'{_one_line(exc)} (MMADPD_TRACEBACK=1 shows the traceback)', file=sys.stderr)
+        return 2
     start = time.perf_counter()
 
     def report(row, done, total):
@@ -62,7 +90,15 @@ def main(argv=None) -> int:
         else:
             print(f'[{done}/{total}] FAILED  {row["input"]}: {row["reason"]}', flush=True)
 
-    result = inferencer(args.inputs, out_dir=args.out_dir, on_error='skip', progress=report)
+    try:
+        result = inferencer(args.inputs, out_dir=args.out_dir, on_error='skip',
+                            progress=report)
+    except Exception as exc:  # only the run's own files (out dir, summary) get here
+        if os.environ.get('MMADPD_TRACEBACK') == '1':
+            raise
+        print(f'error: the run stopped: {_one_line(exc)}; the summary in {args.out_dir} '
+              'lists the outputs on disk', file=sys.stderr)
+        return 1
     n_ok, n_failed = len(result['predictions']), len(result['failures'])
     print(f'{n_ok} image(s) done, {n_failed} failed in {time.perf_counter() - start:.1f} s; '
           f'summary: {osp.join(args.out_dir, "summary.json")}', flush=True)

@@ -11,7 +11,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _cli_common import add_common_args, clear_errors, fail, load_config  # noqa: E402
+from _cli_common import (add_common_args, checkpoint_problem, clear_errors, fail,  # noqa: E402
+                         load_config)
 
 
 def parse_args():
@@ -34,8 +35,9 @@ def main():
     from mmadpd.utils import register_all_modules, shutdown_distributed
 
     register_all_modules(init_default_scope=False)
-    if not osp.isfile(args.checkpoint):
-        fail(f'checkpoint not found: {args.checkpoint}')
+    problem = checkpoint_problem(args.checkpoint)
+    if problem:
+        fail(problem)
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
@@ -61,7 +63,7 @@ def main():
             else list(cfg.test_evaluator)
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=args.out))
 
-    with clear_errors():
+    with clear_errors(args.config):
         runner = Runner.from_cfg(cfg)
         metrics = runner.test()
 

@@ -8,7 +8,8 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from _cli_common import add_common_args, clear_errors, load_config  # noqa: E402
+from _cli_common import (add_common_args, checkpoint_problem, clear_errors, fail,  # noqa: E402
+                         load_config)
 
 
 def parse_args():
@@ -46,10 +47,13 @@ def main():
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
+        problem = checkpoint_problem(args.resume)
+        if problem:
+            fail(problem)
         cfg.resume = True
         cfg.load_from = args.resume
 
-    with clear_errors():
+    with clear_errors(args.config):
         runner = Runner.from_cfg(cfg)
         runner.train()
     shutdown_distributed()

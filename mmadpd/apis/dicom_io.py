@@ -63,7 +63,13 @@ def read_dicom_grey(data: Union[bytes, str], path: str, force: bool = False) -> 
             path, f'DICOM file cannot be parsed, it is probably truncated or '
             f'corrupt ({type(exc).__name__}: {exc})') from None
 
-    _check_supported(ds, path)
+    try:
+        _check_supported(ds, path)
+    except ImageLoadError:
+        raise
+    except Exception as exc:  # pydicom converts values lazily: IS 'abc' raises here
+        raise ImageLoadError(path, f'malformed DICOM header value '
+                                   f'({type(exc).__name__}: {exc})') from None
     stored = _decode_pixels(ds, path)
     return dicom_pixels_to_grey(stored, ds, path)
 

@@ -1,6 +1,8 @@
 """The one exception type of the inference input layer."""
 from __future__ import annotations
 
+from .failure_reason import one_line
+
 
 class ImageLoadError(Exception):
     """An input that cannot be turned into a grey image.
@@ -11,12 +13,13 @@ class ImageLoadError(Exception):
 
     Attributes:
         path: the offending input as given (``'<array 3>'`` for in-memory inputs).
-        reason: what is wrong with it, without the path (for tables and CSV columns).
+        reason: what is wrong with it, without the path (for tables and CSV columns);
+            one line without memory addresses (:func:`.failure_reason.one_line`).
     """
 
     def __init__(self, path: str, reason: str) -> None:
         self.path = str(path)
-        self.reason = reason
+        self.reason = one_line(reason)
         super().__init__(f'{self.path}: {reason}')
 
     def __reduce__(self):  # keep pickling (multiprocessing) working with two arguments

@@ -22,8 +22,13 @@ gives the same network input through ``tools/infer.py`` as through ``tools/test.
 
 The file type is decided by the file's signature, not its extension (a ``.png`` that is
 really a JPEG loads); DICOM files without the ``DICM`` preamble are read only when the
-extension is ``.dcm``/``.dicom``. Every failure raises :class:`ImageLoadError` naming the
-file and the problem.
+extension is ``.dcm``/``.dicom``. A PNG or JPEG must be complete by its own structure
+(:mod:`.raster_structure`) before it is decoded, since OpenCV decodes a cut JPEG with grey
+fill. Every failure raises :class:`ImageLoadError` naming the file and the problem.
+
+Aspect ratio: up to ``MAX_ASPECT_RATIO`` (long side / short side) is supported; beyond it
+the letterbox to the network input would leave the short side under one pixel, so such
+an image is rejected here with that reason instead of failing inside preprocessing.
 """
 from __future__ import annotations
 
@@ -37,14 +42,13 @@ import numpy as np
 from .dicom_header import DicomInfo, read_dicom_info
 from .dicom_io import read_dicom_grey
 from .errors import ImageLoadError
-
-PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+from .raster_structure import PNG_SIGNATURE, jpeg_structure_problem, png_structure_problem
 JPEG_SIGNATURE = b'\xff\xd8\xff'
 DICOM_MARKER_OFFSET = 128
 DICOM_EXTENSIONS = ('.dcm', '.dicom')
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg') + DICOM_EXTENSIONS
-# trailers after the end marker are legal (camera/PACS padding); look this far back
-_END_MARKER_WINDOW = 4096
+#: long side / short side; 100:1 keeps the short side >= 1 px down to a 50-px input
+MAX_ASPECT_RATIO = 100
 
 
 @dataclass
@@ -105,22 +109,33 @@ def load_image(path: str) -> LoadedImage:
     if is_dicom_bytes(data[:DICOM_MARKER_OFFSET + 4]):
         # the header is parsed a second time, header-only, keeping the allow-listed
         # tags alone (dicom_header), so no other field can reach a result
-        grey = read_dicom_grey(data, path)
-        return LoadedImage(grey, path, 'dicom', dicom=read_dicom_info(data, path))
-    if data.startswith(PNG_SIGNATURE):
-        if data.rfind(b'IEND', max(0, len(data) - _END_MARKER_WINDOW)) < 0:
-            raise ImageLoadError(path, 'truncated PNG file (no IEND chunk at the end)')
-        return _decode_raster(data, path, 'png')
-    if data.startswith(JPEG_SIGNATURE):
-        if data.rfind(b'\xff\xd9', max(0, len(data) - _END_MARKER_WINDOW)) < 0:
-            raise ImageLoadError(path, 'truncated JPEG file (no end-of-image marker)')
-        return _decode_raster(data, path, 'jpeg')
-    if ext in DICOM_EXTENSIONS:
+        loaded = LoadedImage(read_dicom_grey(data, path), path, 'dicom',
+                             dicom=read_dicom_info(data, path))
+    elif data.startswith(PNG_SIGNATURE) or data.startswith(JPEG_SIGNATURE):
+        kind = 'png' if data.startswith(PNG_SIGNATURE) else 'jpeg'
+        check = png_structure_problem if kind == 'png' else jpeg_structure_problem
+        problem = check(data)
+        if problem:
+            raise ImageLoadError(path, problem)
+        loaded = _decode_raster(data, path, kind)
+    elif ext in DICOM_EXTENSIONS:
         # DICOM written without the preamble (old ACR-NEMA style) is still DICOM
-        grey = read_dicom_grey(data, path, force=True)
-        return LoadedImage(grey, path, 'dicom', dicom=read_dicom_info(data, path, force=True))
-    raise ImageLoadError(path, f'not an image: unrecognised file signature '
-                               f'{data[:8]!r} (expected PNG, JPEG or DICOM)')
+        loaded = LoadedImage(read_dicom_grey(data, path, force=True), path, 'dicom',
+                             dicom=read_dicom_info(data, path, force=True))
+    else:
+        raise ImageLoadError(path, f'not an image: unrecognised file signature '
+                                   f'{data[:8]!r} (expected PNG, JPEG or DICOM)')
+    check_aspect_ratio(loaded.image.shape, path)
+    return loaded
+
+
+def check_aspect_ratio(shape, name: str) -> None:
+    """Reject an image whose long side exceeds ``MAX_ASPECT_RATIO`` x its short side."""
+    height, width = int(shape[0]), int(shape[1])
+    if max(height, width) > MAX_ASPECT_RATIO * min(height, width):
+        raise ImageLoadError(name, f'aspect ratio {width}x{height} is beyond the supported '
+                                   f'{MAX_ASPECT_RATIO}:1 (the letterbox to the network '
+                                   f'input would leave the short side under one pixel)')
 
 
 def _decode_raster(data: bytes, path: str, kind: str) -> LoadedImage:
@@ -168,4 +183,5 @@ def image_from_array(array: np.ndarray, name: str = '<array>') -> LoadedImage:
         raise ImageLoadError(name, f'unsupported array shape {array.shape}, expected '
                                    f'(H, W) or (H, W, 3)')
     grey, _ = _to_grey(array, name)
+    check_aspect_ratio(grey.shape, name)
     return LoadedImage(grey, None, f'array-{array.dtype}')

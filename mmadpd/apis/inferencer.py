@@ -29,10 +29,11 @@ import torch
 from ..anatomy import CXR8_CLASSES, PATHOLOGIES, REGIONS
 from .dicom_result import add_input_fields
 from .errors import ImageLoadError
+from .failure_reason import exception_reason
 from .image_io import LoadedImage, image_from_array, load_image
 from .input_discovery import InputItem, expand_inputs
-from .results import (atomic_write_json, atomic_write_png, build_result, unique_stems,
-                      write_summary)
+from .results import build_result, json_bytes, png_bytes, unique_stems, write_summary
+from .safe_write import make_folder, write_all_or_nothing
 from .view_guard import guard_view
 
 # the overlay PNG is for looking at: large radiographs are drawn at this long side,
@@ -150,8 +151,13 @@ class ADPDInferencer:
                 constructor's).
             batch_size: images per forward pass (default: the constructor's).
             return_vis: also return the overlay images (RGB uint8).
-            on_error: ``'raise'`` re-raises the first :class:`ImageLoadError`; ``'skip'``
-                records it in ``failures`` (and the summary) and goes on.
+            on_error: ``'raise'`` re-raises the first failure; ``'skip'`` records any
+                exception of one input (unreadable file, preprocessing, model, writing
+                its outputs) as that input's failure with a one-line reason in
+                ``failures`` (and the summary) and goes on. The outputs of one input are
+                written all-or-nothing, and ``summary.json`` lists exactly the outputs on
+                disk; if the summary itself cannot be written, that batch's outputs are
+                removed again and the :class:`OutputWriteError` is raised.
             progress: called as ``progress(row, done, total)`` after every input.
 
         Returns:
@@ -165,7 +171,7 @@ class ADPDInferencer:
         items = expand_inputs(inputs)
         stems = unique_stems(item.name for item in items) if out_dir else [None] * len(items)
         if out_dir:
-            os.makedirs(out_dir, exist_ok=True)
+            make_folder(out_dir)
         model_info = dict(self.model_info, score_thr=score_thr)
         predictions, visuals, failures, rows = [], [], [], []
 
@@ -183,36 +189,32 @@ class ADPDInferencer:
                 try:
                     loaded = guard_view(self._load(item), self.allow_views)
                     ready.append((item, stem, loaded, self._prepare(loaded, item, len(ready))))
-                except ImageLoadError as exc:
+                except Exception as exc:  # whatever the type: this file's failure only
                     if on_error == 'raise':
                         raise
-                    record(_failed_row(item.name, exc.reason))
-            if ready:
-                samples = self._forward([data for *_, data in ready])
-                for (item, stem, loaded, _), sample in zip(ready, samples):
-                    result = build_result(sample, item.name, loaded.width, loaded.height,
-                                          self.class_names, self.region_names,
-                                          self.training_classes, self.presence_thr,
-                                          score_thr, model_info)
-                    add_input_fields(result, loaded)
-                    vis = self.visualize(loaded.image, result) \
-                        if (out_dir or return_vis) else None
-                    row = {'input': item.name, 'status': 'ok', 'reason': '',
-                           'width': loaded.width, 'height': loaded.height,
-                           'num_pathologies': len(result['pathologies'])}
-                    if out_dir:
-                        row['json'] = osp.join(out_dir, f'{stem}.json')
-                        row['png'] = osp.join(out_dir, f'{stem}.png')
-                        atomic_write_json(row['json'], result)
-                        atomic_write_png(row['png'], vis)
-                    predictions.append(result)
-                    if return_vis:
-                        visuals.append(vis)
-                    record(row)
+                    record(_failed_row(item.name, exception_reason(exc)))
+            written = []
+            for (item, stem, loaded, _), sample in zip(ready, self._forward_each(ready,
+                                                                                 on_error)):
+                try:
+                    if isinstance(sample, Exception):
+                        raise sample
+                    result, vis, row = self._finish(item, stem, loaded, sample, out_dir,
+                                                    return_vis, score_thr, model_info)
+                except Exception as exc:
+                    if on_error == 'raise':
+                        raise
+                    record(_failed_row(item.name, exception_reason(exc)))
+                    continue
+                written += [row['json'], row['png']] if out_dir else []
+                predictions.append(result)
+                if return_vis:
+                    visuals.append(vis)
+                record(row)
             if out_dir:
-                write_summary(out_dir, rows)
+                _write_summary_or_roll_back(out_dir, rows, written)
         if out_dir and not items:
-            write_summary(out_dir, rows)
+            _write_summary_or_roll_back(out_dir, rows, [])
         return {'predictions': predictions,
                 'visualization': visuals if return_vis else None,
                 'failures': failures}
@@ -243,6 +245,47 @@ class ADPDInferencer:
                                min_side=min(OVERLAY_MIN_SIDE, OVERLAY_MAX_SIDE))
 
     # ------------------------------------------------------------------ internals
+    def _finish(self, item: InputItem, stem: Optional[str], loaded: LoadedImage, sample,
+                out_dir: Optional[str], return_vis: bool, score_thr: float,
+                model_info: Dict):
+        """One model output -> ``(result dict, overlay or None, summary row)``; with
+        ``out_dir`` its JSON and PNG are written all-or-nothing."""
+        result = build_result(sample, item.name, loaded.width, loaded.height,
+                              self.class_names, self.region_names, self.training_classes,
+                              self.presence_thr, score_thr, model_info)
+        add_input_fields(result, loaded)
+        vis = self.visualize(loaded.image, result) if (out_dir or return_vis) else None
+        row = {'input': item.name, 'status': 'ok', 'reason': '',
+               'width': loaded.width, 'height': loaded.height,
+               'num_pathologies': len(result['pathologies'])}
+        if out_dir:
+            row['json'] = osp.join(out_dir, f'{stem}.json')
+            row['png'] = osp.join(out_dir, f'{stem}.png')
+            write_all_or_nothing([(row['json'], json_bytes(result)),
+                                  (row['png'], png_bytes(vis))])
+        return result, vis, row
+
+    def _forward_each(self, ready: List, on_error: str) -> List:
+        """Model outputs of a prepared batch, one per input; when the batch fails (and
+        ``on_error='skip'``) each input is run alone, so the exception of one input
+        becomes its own failure instead of its batch's."""
+        if not ready:
+            return []
+        try:
+            return self._forward([data for *_, data in ready])
+        except Exception as exc:
+            if on_error == 'raise':
+                raise
+            if len(ready) == 1:
+                return [exc]
+        outputs = []
+        for *_, data in ready:
+            try:
+                outputs.extend(self._forward([data]))
+            except Exception as exc:
+                outputs.append(exc)
+        return outputs
+
     @staticmethod
     def _load(item: InputItem) -> LoadedImage:
         if item.error is not None:
@@ -270,6 +313,18 @@ class ADPDInferencer:
         from mmengine.dataset import pseudo_collate
 
         return self.model.test_step(pseudo_collate(batch))
+
+
+def _write_summary_or_roll_back(out_dir: str, rows: List[Dict], written: List[str]) -> None:
+    """Write the summary; if that fails, remove the outputs it would have listed (the
+    previous summary still lists exactly the files left) and raise."""
+    try:
+        write_summary(out_dir, rows)
+    except OSError:
+        for path in written:
+            if osp.isfile(path):
+                os.unlink(path)
+        raise
 
 
 def _failed_row(name: str, reason: str) -> Dict:

@@ -16,10 +16,11 @@ import io
 import json
 import os
 import os.path as osp
-import tempfile
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
+
+from .safe_write import write_all_or_nothing
 
 BOX_DECIMALS = 3
 PROB_DECIMALS = 6
@@ -126,44 +127,37 @@ def unique_stems(names: Iterable[str]) -> List[str]:
     return stems
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder + os.replace."""
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give the result the permissions an ordinary
-        # open() would (0666 minus the umask) so other users can read the outputs
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` via a temporary file in the same folder + os.replace.
+
+    Raises:
+        OutputWriteError: naming the path and the errno code (ENOSPC, EROFS, ...).
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    write_all_or_nothing([(path, data)])
 
 
-def atomic_write_json(path: str, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + '\n').encode('utf-8'))
+def json_bytes(obj) -> bytes:
+    return (json.dumps(obj, indent=2) + '\n').encode('utf-8')
 
 
-def atomic_write_png(path: str, rgb: np.ndarray) -> None:
-    """Write an (H, W, 3) RGB uint8 image as PNG."""
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) RGB uint8 image encoded as PNG."""
     import cv2
 
     ok, encoded = cv2.imencode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise OSError(f'{path}: PNG encoding failed')
-    atomic_write_bytes(path, encoded.tobytes())
+        raise ValueError('PNG encoding of the overlay failed')
+    return encoded.tobytes()
+
+
+def atomic_write_json(path: str, obj) -> None:
+    atomic_write_bytes(path, json_bytes(obj))
+
+
+def atomic_write_png(path: str, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) RGB uint8 image as PNG."""
+    atomic_write_bytes(path, png_bytes(rgb))
 
 
 def write_summary(out_dir: str, rows: Sequence[Mapping]) -> Dict:
@@ -181,11 +175,13 @@ def write_summary(out_dir: str, rows: Sequence[Mapping]) -> Dict:
     n_failed = sum(item['status'] != 'ok' for item in items)
     summary = {'num_inputs': len(items), 'num_ok': len(items) - n_failed,
                'num_failed': n_failed, 'items': items}
-    atomic_write_json(osp.join(out_dir, 'summary.json'), summary)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator='\n')
     writer.writeheader()
     for item in items:
         writer.writerow({k: '' if v is None else v for k, v in item.items()})
-    atomic_write_bytes(osp.join(out_dir, 'summary.csv'), buffer.getvalue().encode('utf-8'))
+    # both summaries or neither: a reader never sees a JSON and a CSV that disagree
+    write_all_or_nothing([(osp.join(out_dir, 'summary.json'), json_bytes(summary)),
+                          (osp.join(out_dir, 'summary.csv'),
+                           buffer.getvalue().encode('utf-8'))])
     return summary

@@ -178,8 +178,9 @@ def test_quirks_trailing_comma_sizes_from_files_and_skips(tmp_path):
 
 
 def test_strict_and_bad_input_exit_codes(tmp_path, capsys):
-    rows = ['00000002_000.png,Nodule,5,5,10,10\n', '00000002_000.png,Nodule,50,50,10,10\n']
-    write_small_set(tmp_path, rows, [('00000002_000.png', 2)])
+    rows = ['00000002_000.png,Nodule,5,5,10,10\n', '00000002_000.png,Nodule,50,50,10,10\n',
+            '00000003_000.png,Mass,5,5,10,10\n']
+    write_small_set(tmp_path, rows, [('00000002_000.png', 2), ('00000003_000.png', 3)])
     args = ['--bbox-csv', str(tmp_path / 'box.csv'), '--data-entry',
             str(tmp_path / 'entry.csv'), '--out-dir', str(tmp_path / 'o')]
     assert run_tool(args) == 0

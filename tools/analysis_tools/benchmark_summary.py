@@ -17,6 +17,7 @@ import json
 import os
 import os.path as osp
 import subprocess
+import sys
 
 from mmengine.config import Config
 
@@ -91,4 +92,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from _exit_cleanly import run
+    sys.exit(run(main, 'benchmark_summary'))

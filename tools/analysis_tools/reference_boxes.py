@@ -133,4 +133,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from _exit_cleanly import run
+    sys.exit(run(main, 'reference_boxes'))

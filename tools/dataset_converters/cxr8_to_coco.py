@@ -4,12 +4,16 @@
         --data-entry Data_Entry_2017_v2020.csv[.gz] [--image-dir DIR] --out-dir DIR \
         [--seed 0] [--strict] [--split-csv CSV | --recompute-split]
 
-Writes OUT/cxr8_val.json, OUT/cxr8_test.json, OUT/cxr8_split.csv (and links OUT/images to
---image-dir). For the real NIH box list the committed split mmadpd/data/cxr8_split.csv is
-used (and the output says so). Exit 0 on success (skips are reported), 1 on bad arguments
-or unreadable inputs, 2 in --strict mode at the first skipped record.
+Writes OUT/cxr8_val.json, OUT/cxr8_test.json, OUT/cxr8_split.csv, OUT/cxr8_skipped.json
+(every skipped record by reason, and the row account: rows read = kept + skipped) and
+links OUT/images to --image-dir. For the real NIH box list the committed split
+mmadpd/data/cxr8_split.csv is used (and the output says so). Exit 0 on success (skips are
+reported), 1 on bad arguments, unreadable inputs or when no box is kept, 2 in --strict
+mode at the first skipped record. Errors are one line on stderr (MMADPD_TRACEBACK=1 shows
+the traceback).
 """
 import argparse
+import os.path as osp
 import sys
 
 
@@ -40,5 +44,8 @@ def main(argv=None) -> int:
                          image_dir=args.image_dir, seed=args.seed, strict=args.strict,
                          split_csv=args.split_csv, recompute_split=args.recompute_split)
 
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from _exit_cleanly import run
+    sys.exit(run(main, 'cxr8_to_coco'))

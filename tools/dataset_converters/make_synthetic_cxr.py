@@ -9,6 +9,8 @@ writes OUT_DIR/mimic-cxr-jpg/, OUT_DIR/chest-imagenome/silver_dataset/ and OUT_D
 """
 import argparse
 import json
+import os.path as osp
+import sys
 
 from mmadpd.datasets.synthetic import generate_dataset
 
@@ -42,4 +44,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from _exit_cleanly import run
+    sys.exit(run(main, 'make_synthetic_cxr'))
