@@ -20,7 +20,14 @@ default_hooks = dict(
     report=dict(type='ADPDReportHook'),
     # Stops persistent DataLoader workers when train()/val()/test() ends: left to exit,
     # older torch joins each with a 5 s timeout, ~160 s for 16 + 16 workers.
-    worker_shutdown=dict(type='WorkerShutdownHook'))
+    worker_shutdown=dict(type='WorkerShutdownHook'),
+    # checkpoints' meta.dataset_meta = the 8 target classes + palette (what mmdet's
+    # init_detector / DetInferencer name the labels with), not the 29 training regions
+    target_meta=dict(type='TargetClassesMetaHook'))
+# One overlay per image (regions, fused regions, pathology boxes, GT) to every vis backend;
+# add e.g. dict(type='TensorboardVisBackend') to vis_backends for TensorBoard.
+visualizer = dict(type='ADPDLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')],
+                  name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 
 # Same seed -> same initialisation and data order; deterministic=True additionally forces
