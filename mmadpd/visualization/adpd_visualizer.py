@@ -61,7 +61,8 @@ class ADPDLocalVisualizer(DetLocalVisualizer):
     def draw_overlay(self, image: np.ndarray, boxes=None, labels=None, scores=None,
                      gt_boxes=None, gt_labels=None, region_boxes=None,
                      fused_regions: Optional[Sequence[Sequence[int]]] = None,
-                     title: Optional[str] = None) -> np.ndarray:
+                     title: Optional[str] = None,
+                     min_side: Optional[int] = None) -> np.ndarray:
         """The overlay as an (H', W', 3) uint8 RGB array (also the visualizer's image).
 
         Args:
@@ -71,6 +72,7 @@ class ADPDLocalVisualizer(DetLocalVisualizer):
             region_boxes: (R, 4) region boxes; NaN rows (absent regions) are not drawn.
             fused_regions: per predicted box, indices into ``region_boxes``.
             title: text at the top-left.
+            min_side: overrides the constructor's ``min_side``.
         """
         import cv2
 
@@ -87,7 +89,7 @@ class ADPDLocalVisualizer(DetLocalVisualizer):
         drawn = draw_detections(
             image, scaled(boxes), labels, scores, self.class_names,
             gt_boxes=scaled(gt_boxes), gt_labels=gt_labels, region_boxes=scaled(region_boxes),
-            title=title, min_side=min(self.min_side, self.max_side), colors=palette,
+            title=title, min_side=min(min_side or self.min_side, self.max_side), colors=palette,
             fused_regions=fused_regions)
         self.set_image(drawn)
         return drawn
