@@ -8,7 +8,8 @@ default_hooks = dict(
     # sync that exposes all per-step host work); this one reads them once per logging
     # interval and fills the message hub with exactly the same values.
     runtime_info=dict(type='LazyRuntimeInfoHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # validation metrics logged at the iteration (mmengine's default is the epoch: 0 here)
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     # Iteration-based checkpoints; the best one is selected on CXR8 val mAP.
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=3,
                     save_best='cxr8/mAP', rule='greater'),
