@@ -124,8 +124,9 @@ def test_wheel_ships_configs_and_tools_in_the_mim_layout(wheel, tmp_path):
     assert res.returncode == 0 and '--show-dir' in res.stdout, res.stderr[-2000:]
 
 
-def test_slurm_test_script_launches_test_py_per_gpu(tmp_path):
-    """tools/slurm_test.sh with a stand-in ``srun`` that prints its arguments."""
+def test_slurm_scripts_launch_test_and_train_per_gpu(tmp_path):
+    """tools/slurm_test.sh and slurm_train.sh with a stand-in ``srun`` that prints its
+    arguments."""
     srun = tmp_path / 'srun'
     srun.write_text('#!/usr/bin/env bash\necho "$@"\n')
     srun.chmod(0o755)
@@ -139,3 +140,11 @@ def test_slurm_test_script_launches_test_py_per_gpu(tmp_path):
     assert args[:2] == ['-p', 'gpu'] and '--ntasks=4' in args and '--gres=gpu:4' in args
     tail = args[args.index(osp.join(ROOT, 'tools', 'test.py')):]
     assert tail[1:] == ['cfg.py', 'ckpt.pth', '--launcher', 'slurm', '--out', 'p.pkl']
+    assert '--cpus-per-task=5' in args
+    res = subprocess.run(['bash', osp.join(ROOT, 'tools', 'slurm_train.sh'), 'gpu', 'job',
+                          'cfg.py', 'wd', '--amp'], capture_output=True, text=True, env=env,
+                         timeout=60)
+    args = res.stdout.split()
+    tail = args[args.index(osp.join(ROOT, 'tools', 'train.py')):]
+    assert tail[1:] == ['cfg.py', '--work-dir=wd', '--launcher', 'slurm', '--amp']
+    assert '--cpus-per-task=16' in args
