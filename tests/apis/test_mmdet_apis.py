@@ -75,3 +75,25 @@ def test_det_inferencer_runs_on_adpd_configs_and_draws_with_the_adpd_visualizer(
     grey = cv2.imread(phantom_png, cv2.IMREAD_GRAYSCALE)
     pred = inferencer(grey, return_vis=True)['predictions'][0]
     _same_top_boxes(_top(pred['labels'], pred['scores'], pred['bboxes']), reference)
+
+
+def test_readme_mmdet_api_example_runs_as_written(random_ckpt, phantom_png, tmp_path):
+    import os.path as osp
+    import re
+
+    from apis_checkpoint import REPO
+
+    readme = open(osp.join(REPO, 'README.md'), encoding='utf-8').read()
+    blocks = [b for b in re.findall(r'```python\n(.*?)```', readme, flags=re.S)
+              if 'init_detector' in b]
+    assert len(blocks) == 1
+    code = (blocks[0].replace("'configs/adpd/loc_adpd_synthetic.py'", repr(SYNTHETIC_CONFIG))
+            .replace("'work_dirs/demo/latest.pth'", repr(random_ckpt))
+            .replace("'my_cxr.png'", repr(phantom_png))
+            .replace("'outputs/'", repr(str(tmp_path / 'outputs'))))
+    assert "'work_dirs/" not in code and "'my_cxr" not in code
+    namespace = {}
+    exec(compile(code, 'README mmdet APIs', 'exec'), namespace)
+    assert tuple(namespace['model'].dataset_meta['classes']) == CXR8_CLASSES
+    assert len(namespace['result'].pred_instances) > 0
+    assert (tmp_path / 'outputs' / 'vis' / 'phantom.png').is_file()
