@@ -63,7 +63,7 @@ class ADPDLocalVisualizer(DetLocalVisualizer):
                      fused_regions: Optional[Sequence[Sequence[int]]] = None,
                      title: Optional[str] = None,
                      min_side: Optional[int] = None) -> np.ndarray:
-        """The overlay as an (H', W', 3) uint8 RGB array (also the visualizer's image).
+        """The overlay as an (H', W', 3) uint8 RGB array.
 
         Args:
             image: (H, W) grey or (H, W, 3) image, original pixels.
@@ -91,7 +91,6 @@ class ADPDLocalVisualizer(DetLocalVisualizer):
             gt_boxes=scaled(gt_boxes), gt_labels=gt_labels, region_boxes=scaled(region_boxes),
             title=title, min_side=min(min_side or self.min_side, self.max_side), colors=palette,
             fused_regions=fused_regions)
-        self.set_image(drawn)
         return drawn
 
     def add_datasample(self, name: str, image: np.ndarray, data_sample=None,
@@ -109,6 +108,7 @@ class ADPDLocalVisualizer(DetLocalVisualizer):
                 gt = data_sample.gt_instances
                 fields.update(gt_boxes=_numpy(gt.bboxes), gt_labels=_numpy(gt.labels))
         drawn = self.draw_overlay(np.asarray(image), **fields)
+        self.set_image(drawn)  # mmdet's convention: get_image() returns the last drawing
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:

@@ -18,7 +18,8 @@ from mmadpd.anatomy import CXR8_CLASSES, REGIONS
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 LOC = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd_synthetic.py')
-BACKENDS = "visualizer.vis_backends=[dict(type='LocalVisBackend'),dict(type='TensorboardVisBackend')]"
+BACKENDS = ("visualizer.vis_backends="
+            "[dict(type='LocalVisBackend'),dict(type='TensorboardVisBackend')]")
 
 
 def _run(args, env, cwd):

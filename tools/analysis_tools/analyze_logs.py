@@ -1,9 +1,9 @@
 """Plot training curves and time training from mmengine's JSON scalar logs (mmdet's
 ``analyze_logs.py`` interface, for iteration-based runs).
 
-    python tools/analysis_tools/analyze_logs.py plot_curve WORK_DIR/<timestamp>/vis_data/scalars.json \
-        [more.json ...] [--keys loss lr grad_norm cxr8/mAP] [--legend a b] [--title T] \
-        [--out curves.png]
+    python tools/analysis_tools/analyze_logs.py plot_curve \
+        WORK_DIR/<timestamp>/vis_data/scalars.json [more.json ...] \
+        [--keys loss lr grad_norm cxr8/mAP] [--legend a b] [--title T] [--out curves.png]
     python tools/analysis_tools/analyze_logs.py cal_train_time scalars.json [--include-outliers]
 
 mmdet's tool keys every record by ``epoch`` and skips the rest; mmadpd trains with
