@@ -86,6 +86,7 @@ def test_analyze_logs_plots_loss_and_map_and_times_training(trained, tmp_path, c
     assert log['train']['loss'][0] == [1, 2] and log['val']['cxr8/mAP'][0] == [2]
     keys = tool.default_keys([log])
     assert {'loss', 'loss_bbox', 'lr', 'grad_norm', 'cxr8/mAP'} <= set(keys)
+    assert 'cxr8/nih8/mAP' not in keys and 'cxr8_val/mAP' not in keys
     out = tmp_path / 'curves.png'
     assert tool.main(['plot_curve', scalars, '--out', str(out)]) == 0
     img = cv2.imread(str(out))

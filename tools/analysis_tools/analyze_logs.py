@@ -10,8 +10,8 @@ mmdet's tool keys every record by ``epoch`` and skips the rest; mmadpd trains wi
 ``IterBasedTrainLoop``, whose records carry ``step`` (= the iteration) instead. Here a
 record is a training record when it has ``lr`` or a ``loss*`` key, else a validation record;
 every curve is plotted against ``step``. Without ``--keys``: every ``loss*`` key, ``lr``,
-``grad_norm`` and every validation ``*/mAP`` key found. One panel per key (their scales
-differ by orders of magnitude); one line per log file.
+``grad_norm`` and the validation ``<metric>/mAP`` keys found (e.g. ``cxr8/mAP``). One panel
+per key (their scales differ by orders of magnitude); one line per log file.
 """
 import argparse
 import json
@@ -56,12 +56,15 @@ def load_scalars(path: str) -> Dict[str, Series]:
 
 
 def default_keys(logs: Sequence[Dict[str, Series]]) -> List[str]:
-    """Losses, lr, grad norm and validation mAPs present in any of ``logs``."""
+    """Losses, lr, grad norm and overall validation mAPs present in any of ``logs``."""
     train = sorted({k for log in logs for k in log['train']})
     val = sorted({k for log in logs for k in log['val']})
     keys = [k for k in train if k.startswith('loss')]
     keys += [k for k in ('lr', 'grad_norm') if k in train]
-    return keys + [k for k in val if k.endswith('/mAP')]
+    # the metric's overall mAP (``cxr8/mAP``), not its class groups (``cxr8/nih8/mAP``) or
+    # the report hook's copies (``cxr8_val/mAP``)
+    return keys + [k for k in val if k.count('/') == 1 and k.endswith('/mAP')
+                   and not k.split('/')[0].endswith(('_val', '_test'))]
 
 
 def find_series(log: Dict[str, Series], key: str):
@@ -77,8 +80,10 @@ def plot_curves(logs: Sequence[Dict[str, Series]], keys: Sequence[str],
 
     fig = Figure(figsize=(7, 2.4 * len(keys)), dpi=100)
     FigureCanvasAgg(fig)
+    first = None
     for i, key in enumerate(keys):
-        ax = fig.add_subplot(len(keys), 1, i + 1)
+        ax = fig.add_subplot(len(keys), 1, i + 1, sharex=first)  # one iteration axis
+        first = first or ax
         for log, legend in zip(logs, legends):
             series = find_series(log, key)
             if series is not None:
@@ -118,7 +123,7 @@ def parse_args(argv=None):
     plot = sub.add_parser('plot_curve', help='plot curves against the iteration')
     plot.add_argument('json_logs', nargs='+', help='scalars.json file(s)')
     plot.add_argument('--keys', nargs='+', help='keys to plot (default: losses, lr, '
-                      'grad_norm, */mAP)')
+                      'grad_norm, <metric>/mAP)')
     plot.add_argument('--legend', nargs='+', help='one name per log file')
     plot.add_argument('--title', default='')
     plot.add_argument('--out', default='curves.png', help='PNG to write')
