@@ -37,7 +37,7 @@ def load_config(args: argparse.Namespace) -> Config:
     with clear_errors(args.config):  # a config that does not parse: one line too
         cfg = Config.fromfile(args.config)
         if args.cfg_options is not None:
-            cfg.merge_from_dict(args.cfg_options)
+            cfg.merge_from_dict({k: literal_dicts(v) for k, v in args.cfg_options.items()})
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -47,6 +47,25 @@ def load_config(args: argparse.Namespace) -> Config:
     from mmadpd.utils import setup_cpu_distributed
     setup_cpu_distributed(cfg)
     return cfg
+
+
+def literal_dicts(value):
+    """``dict(...)`` strings in a --cfg-options value -> dicts, so that
+    ``visualizer.vis_backends="[dict(type='LocalVisBackend'),dict(type='TensorboardVisBackend')]"``
+    works (mmengine's DictAction keeps them as strings). Only literal arguments."""
+    import ast
+
+    if isinstance(value, (list, tuple)):
+        return type(value)(literal_dicts(v) for v in value)
+    if isinstance(value, str) and value.startswith('dict(') and value.endswith(')'):
+        try:
+            call = ast.parse(value, mode='eval').body
+            if not call.args and isinstance(call, ast.Call):
+                return {kw.arg: literal_dicts(ast.literal_eval(kw.value))
+                        for kw in call.keywords}
+        except (SyntaxError, ValueError):
+            pass  # not a literal dict(...): keep the string, the config will say why
+    return value
 
 
 def fail(message: str, code: int = 1) -> None:

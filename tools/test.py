@@ -1,7 +1,8 @@
 """Evaluate a checkpoint with an mmengine Runner (mmdet's tools/test.py interface).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-                         [--show-dir DIR] [--cfg-options k=v ...] [--launcher ...]
+                         [--show-dir DIR] [--show [--wait-time S]] [--cfg-options k=v ...]
+                         [--launcher ...]
 
 At the end it prints the paper's Table-1 layout for the metric and where the report
 (metrics.json, tables, PR curves, overlays) was written.
@@ -22,6 +23,10 @@ def parse_args():
     parser.add_argument('--out', help='dump raw predictions to this pickle file')
     parser.add_argument('--show-dir', help='draw predictions of every image into '
                         '<work_dir>/<timestamp>/<show_dir>')
+    parser.add_argument('--show', action='store_true',
+                        help='show every overlay in a window (needs a display)')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='seconds each overlay of --show stays up')
     parser.add_argument('--method-name', default=None,
                         help='row name in the printed table (default: config name)')
     add_common_args(parser)
@@ -50,12 +55,17 @@ def main():
         # the report files carry the same row name as the printed table
         report_hook['method_name'] = args.method_name
 
-    if args.show_dir:
+    if args.show_dir or args.show:
+        # mmdet's DetVisualizationHook; the config's visualizer (ADPDLocalVisualizer)
+        # draws regions, fused regions, pathology boxes and ground truth
         vis_hook = cfg.default_hooks.get('visualization', None)
         if vis_hook is None:
-            fail('--show-dir needs default_hooks.visualization (DetVisualizationHook)')
+            fail('--show-dir/--show need default_hooks.visualization (DetVisualizationHook)')
         vis_hook['draw'] = True
-        vis_hook['test_out_dir'] = args.show_dir
+        if args.show_dir:
+            vis_hook['test_out_dir'] = args.show_dir
+        if args.show:
+            vis_hook.update(show=True, wait_time=args.wait_time)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             fail('--out must be a .pkl or .pickle file')

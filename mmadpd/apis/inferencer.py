@@ -103,7 +103,7 @@ class ADPDInferencer:
         else:
             if not osp.isfile(weights):
                 raise FileNotFoundError(f'checkpoint not found: {weights}')
-            load_checkpoint(self.model, weights, map_location='cpu')
+            checkpoint = load_checkpoint(self.model, weights, map_location='cpu')
         self.weights = weights
         self.model.to(self.device).eval()
 
@@ -123,6 +123,8 @@ class ADPDInferencer:
         self.region_names = list(getattr(getattr(self.model, 'anatomy_head', None),
                                          'region_names', None) or REGIONS)
         self.presence_thr = float(getattr(post, 'presence_thr', 0.5))
+        self.visualizer = self._build_visualizer(
+            checkpoint.get('meta', {}) if weights is not None else {})
         self.model_info = {
             'type': cfg.model.get('type'),
             'config': os.fspath(model) if self.config_path else None,
@@ -221,28 +223,35 @@ class ADPDInferencer:
 
     def visualize(self, image: np.ndarray, result: Dict) -> np.ndarray:
         """Overlay of one result on its grey image (faint outlines of present regions,
-        pathology boxes in class colours with labels and scores, a legend), drawn by
-        :func:`mmadpd.visualization.draw_detections`. Images with a long side above
-        ``OVERLAY_MAX_SIDE`` are drawn downscaled (boxes scaled alike), images with a short
-        side below ``OVERLAY_MIN_SIDE`` enlarged; the JSON keeps original pixels."""
-        import cv2
-
-        from ..visualization import draw_detections
-
-        h, w = image.shape[:2]
-        scale = min(1.0, OVERLAY_MAX_SIDE / max(h, w))
-        if scale < 1.0:
-            image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                               interpolation=cv2.INTER_AREA)
+        the regions each box was fused from, pathology boxes in class colours with labels
+        and scores, a legend), drawn by ``self.visualizer`` (``ADPDLocalVisualizer``).
+        Images with a long side above ``OVERLAY_MAX_SIDE`` are drawn downscaled (boxes
+        scaled alike), images with a short side below ``OVERLAY_MIN_SIDE`` enlarged; the
+        JSON keeps original pixels."""
         path = result['pathologies']
-        boxes = np.array([p['box'] for p in path], np.float64).reshape(-1, 4) * scale
+        boxes = np.array([p['box'] for p in path], np.float64).reshape(-1, 4)
         labels = [self.class_names.index(p['class']) for p in path]
         scores = [p['score'] for p in path]
         regions = np.array([r['box'] if r['present'] else [np.nan] * 4
-                            for r in result['regions']], np.float64).reshape(-1, 4) * scale
-        return draw_detections(image, boxes, labels, scores, self.class_names,
-                               region_boxes=regions, legend=True,
-                               min_side=min(OVERLAY_MIN_SIDE, OVERLAY_MAX_SIDE))
+                            for r in result['regions']], np.float64).reshape(-1, 4)
+        fused = [[self.region_names.index(n) for n in p['regions']] for p in path]
+        return self.visualizer.draw_overlay(image, boxes, labels, scores,
+                                            region_boxes=regions, fused_regions=fused)
+
+    def _build_visualizer(self, checkpoint_meta: Dict):
+        """An ``ADPDLocalVisualizer`` without backends for the overlays; the checkpoint's
+        palette when its ``dataset_meta`` names these classes. Constructed directly, so
+        it does not become mmengine's current visualizer."""
+        from ..visualization import ADPDLocalVisualizer
+
+        meta = dict(classes=tuple(self.class_names))
+        saved = checkpoint_meta.get('dataset_meta') or {}
+        if tuple(saved.get('classes') or ()) == meta['classes'] and saved.get('palette'):
+            meta['palette'] = list(saved['palette'])
+        visualizer = ADPDLocalVisualizer(name=f'adpd_inferencer_{id(self)}',
+                                         min_side=OVERLAY_MIN_SIDE, max_side=OVERLAY_MAX_SIDE)
+        visualizer.dataset_meta = meta
+        return visualizer
 
     # ------------------------------------------------------------------ internals
     def _finish(self, item: InputItem, stem: Optional[str], loaded: LoadedImage, sample,

@@ -36,6 +36,14 @@ def _rows(x, n_cols):
     return arr.reshape(-1, n_cols) if arr.size else np.zeros((0, n_cols))
 
 
+def _unit_colors(colors) -> list:
+    """A palette as RGB floats in [0, 1] (dataset palettes are ints in [0, 255])."""
+    out = [tuple(float(v) for v in c[:3]) for c in colors]
+    if any(v > 1.0 for c in out for v in c):
+        out = [tuple(v / 255.0 for v in c) for c in out]
+    return out
+
+
 def draw_detections(image: np.ndarray,
                     boxes=None, labels=None, scores=None,
                     class_names: Sequence[str] = (),
@@ -44,7 +52,9 @@ def draw_detections(image: np.ndarray,
                     title: Optional[str] = None,
                     min_side: Optional[int] = None,
                     legend: bool = True,
-                    score_fmt: str = '{name} {score:.2f}') -> np.ndarray:
+                    score_fmt: str = '{name} {score:.2f}',
+                    colors: Optional[Sequence] = None,
+                    fused_regions: Optional[Sequence[Sequence[int]]] = None) -> np.ndarray:
     """Draw predictions (solid), ground truth (dashed) and faint region outlines.
 
     Args:
@@ -52,7 +62,7 @@ def draw_detections(image: np.ndarray,
         boxes: (K, 4) predicted pathology boxes, xyxy in THIS image's pixels.
         labels: (K,) class indices into ``class_names``.
         scores: (K,) scores shown in the box labels (omitted when None).
-        class_names: target class names; class i gets ``class_colors(len(class_names))[i]``.
+        class_names: target class names; class i is drawn in ``colors[i]``.
         gt_boxes, gt_labels: (N, 4) / (N,) ground truth, drawn dashed in the class colour.
         region_boxes: (R, 4) anatomical region boxes, drawn as faint thin outlines (rows with
             NaN are skipped, e.g. absent regions).
@@ -62,6 +72,10 @@ def draw_detections(image: np.ndarray,
             small network-size images); None keeps the input size.
         legend: add a legend (classes shown, line styles).
         score_fmt: label text format with ``name`` and ``score``.
+        colors: per class an RGB colour, floats in [0, 1] or ints in [0, 255] (a dataset
+            palette); default ``class_colors(len(class_names))``.
+        fused_regions: per predicted box, the indices into ``region_boxes`` of the regions
+            fused into it; they are outlined dotted in the box's class colour.
 
     Returns:
         (H', W', 3) uint8 RGB, H' = H and W' = W unless ``min_side`` enlarges them.
@@ -81,7 +95,8 @@ def draw_detections(image: np.ndarray,
     ax.set_ylim(h, 0)
     ax.axis('off')
 
-    colors = class_colors(max(len(class_names), 1))
+    colors = _unit_colors(colors) if colors is not None \
+        else class_colors(max(len(class_names), 1))
     font = max(6.0, min(out_w, out_h) / 45.0)
     lw = max(1.0, min(out_w, out_h) / 250.0)
 
@@ -96,13 +111,27 @@ def draw_detections(image: np.ndarray,
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
                                linestyle=style, linewidth=width, alpha=alpha))
 
-    for r, box in enumerate(_rows(region_boxes, 4)):
+    all_regions = _rows(region_boxes, 4)
+    for r, box in enumerate(all_regions):
         if np.isnan(box).any():
             continue
         rect(box, (1.0, 1.0, 1.0), '-', lw * 0.6, alpha=0.3)
         if region_names is not None and r < len(region_names):
             ax.text(box[0] + 1, box[1] + 1, region_names[r], color='white', alpha=0.4,
                     fontsize=font * 0.55, va='top', ha='left')
+
+    p_b = _rows(boxes, 4)
+    p_l = np.asarray(labels if labels is not None else [], dtype=np.int64).reshape(-1)
+    p_s = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(p_b) != len(p_l) or (p_s is not None and len(p_s) != len(p_b)):
+        raise ValueError(f'{len(p_b)} boxes, {len(p_l)} labels and '
+                         f'{"no" if p_s is None else len(p_s)} scores differ in number')
+    for k, members in enumerate(fused_regions or []):
+        if k >= len(p_b):
+            break
+        for r in members:
+            if 0 <= int(r) < len(all_regions) and not np.isnan(all_regions[int(r)]).any():
+                rect(all_regions[int(r)], color_of(p_l[k]), ':', lw * 1.2, alpha=0.8)
 
     shown = set()
     gt_b, gt_l = _rows(gt_boxes, 4), np.asarray(
@@ -113,12 +142,6 @@ def draw_detections(image: np.ndarray,
         rect(box, color_of(lab), (0, (4, 2)), lw * 1.5)
         shown.add(int(lab))
 
-    p_b = _rows(boxes, 4)
-    p_l = np.asarray(labels if labels is not None else [], dtype=np.int64).reshape(-1)
-    p_s = None if scores is None else np.asarray(scores, dtype=np.float64).reshape(-1)
-    if len(p_b) != len(p_l) or (p_s is not None and len(p_s) != len(p_b)):
-        raise ValueError(f'{len(p_b)} boxes, {len(p_l)} labels and '
-                         f'{"no" if p_s is None else len(p_s)} scores differ in number')
     for k, (box, lab) in enumerate(zip(p_b, p_l)):
         color = color_of(lab)
         rect(box, color, '-', lw * 2.0)

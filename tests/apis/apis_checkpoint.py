@@ -28,8 +28,11 @@ def random_checkpoint(path, config=SYNTHETIC_CONFIG, seed=0):
     with torch.no_grad():
         model.anatomy_head.presence_fc.bias.fill_(4.0)
         model.pathology_head.fc.bias.fill_(4.0)
-    # a Runner checkpoint's meta holds the TRAINING dataset's classes (the regions)
+    # a Runner checkpoint's meta, as TargetClassesMetaHook writes it: the target classes
+    # in dataset_meta, the TRAINING dataset's (the regions) in train_dataset_meta
     from mmadpd.anatomy import REGIONS
+    from mmadpd.engine.hooks import target_dataset_meta
     torch.save({'state_dict': model.state_dict(),
-                'meta': {'dataset_meta': {'classes': list(REGIONS)}}}, path)
+                'meta': {'dataset_meta': target_dataset_meta(model),
+                         'train_dataset_meta': {'classes': list(REGIONS)}}}, path)
     return path

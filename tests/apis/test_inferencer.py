@@ -26,7 +26,8 @@ def _pad_value(inferencer):
 def run(inferencer, tmp_path_factory):
     """Write every test image, run the inferencer once, return {name: result}."""
     d = tmp_path_factory.mktemp('inputs')
-    size = inferencer.pipeline.transforms[0].scale[0]  # letterbox side of the config
+    # letterbox side of the config (the first transform with a scale: the Resize)
+    size = next(t.scale for t in inferencer.pipeline.transforms if hasattr(t, 'scale'))[0]
     files = {}
     # MONOCHROME1 15-bit with rescale and window, and the same picture as MONOCHROME2
     stored = phantom_pixels(2 * size, size + 16, seed=11, max_value=MAX15)

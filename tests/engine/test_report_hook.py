@@ -1,5 +1,6 @@
 """ADPDReportHook in a real (tiny) mmengine Runner test loop with a fake model."""
 import json
+import os
 import os.path as osp
 
 import cv2
@@ -95,7 +96,8 @@ def report(tmp_path_factory):
         custom_hooks=[dict(type='ADPDReportHook', num_overlays=3, method_name='fake')],
         default_scope='mmdet', default_hooks=dict(logger=dict(type='LoggerHook')))
     metrics = runner.test()
-    return dict(metrics=metrics, gts=gts, preds=preds, dir=osp.join(tmp, 'work', 'report'))
+    return dict(metrics=metrics, gts=gts, preds=preds, dir=osp.join(tmp, 'work', 'report'),
+                vis_data=osp.join(tmp, 'work', runner.timestamp, 'vis_data'))
 
 
 def test_metrics_equal_direct_computation(report):
@@ -173,8 +175,28 @@ def test_background_validation_report_equals_the_synchronous_one(tmp_path):
                        for p in (work / 'report').rglob('*') if p.is_file())
         written[background] = (files, open(work / 'report' / 'table.md').read(),
                                 saved['per_class'])
+        # in both modes the figures reach the runner's vis backends
+        vis_images = os.listdir(work / runner.timestamp / 'vis_data' / 'vis_image')
+        assert any(n.startswith('val_pr_curve_') for n in vis_images), vis_images
+        assert any(n.startswith('val_overlay_') for n in vis_images), vis_images
         log = ''.join(p.read_text() for p in work.rglob('*.log'))
         assert ('in the background' in log) == background, log[-2000:]
     assert written[True] == written[False]
     assert any(f.startswith('overlays/') for f in written[True][0])
     assert any(f.startswith('pr_curves/') for f in written[True][0])
+
+
+def test_report_reaches_the_vis_backends(report):
+    """PR curves, overlays and the Table-1 numbers go through the runner's visualizer
+    (here mmengine's LocalVisBackend: vis_image/<name>_<step>.png and scalars.json)."""
+    vis = report['vis_data']
+    images = sorted(os.listdir(osp.join(vis, 'vis_image')))
+    assert sum(n.startswith('test_pr_curve_') for n in images) == len(CXR8_CLASSES)
+    assert sum(n.startswith('test_overlay_') for n in images) == 3
+    with open(osp.join(vis, 'scalars.json')) as f:
+        records = [json.loads(line) for line in f]
+    table1 = [r for r in records if 'cxr8_test/mAP' in r]
+    assert len(table1) == 1
+    assert table1[0]['cxr8_test/mAP'] == pytest.approx(report['metrics']['cxr8/mAP'])
+    assert table1[0]['cxr8_test/loc_acc@0.5'] == pytest.approx(
+        report['metrics']['cxr8/loc_acc@0.5'])

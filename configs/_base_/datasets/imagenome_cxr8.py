@@ -39,8 +39,11 @@ train_pipeline = [
 # image_size, pad bottom/right. Nothing of a non-square image is cut away and predictions
 # map back with one division by scale_factor. (The NIH PNGs are square, where both agree.)
 # Annotations are loaded AFTER the resize so gt_instances stay in ORIGINAL pixels.
+# mmdet's LoadImageFromFile first, so DetInferencer / inference_detector find the loader
+# they replace; ConvertToGrey then makes any decoded image (H, W) uint8 grey.
 test_pipeline = [
-    dict(type='LoadGreyImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageFromFile', color_type='unchanged', backend_args=backend_args),
+    dict(type='ConvertToGrey'),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True,
          interpolation='area'),
     dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
@@ -86,9 +89,11 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline,
         backend_args=backend_args))
-# The test half: the val loader with the other annotation file.
+# The test half: the val loader with the other annotation file and mmengine's default
+# collate (mmengine's BaseInferencer, under mmdet's DetInferencer, reads test_dataloader.
+# collate_fn as a registry key and fails on a dict).
 test_dataloader = dict(
-    val_dataloader,
+    {k: v for k, v in val_dataloader.items() if k != 'collate_fn'},
     dataset=dict(val_dataloader['dataset'], ann_file='cxr8_test.json'))
 
 val_evaluator = dict(type='CXR8DetectionMetric')

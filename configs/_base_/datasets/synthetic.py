@@ -39,7 +39,8 @@ train_pipeline = [
 ]
 # Letterbox; annotations loaded after the resize stay in ORIGINAL pixels.
 test_pipeline = [
-    dict(type='LoadGreyImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageFromFile', color_type='unchanged', backend_args=backend_args),
+    dict(type='ConvertToGrey'),
     dict(type='Resize', scale=(image_size, image_size), keep_ratio=True,
          interpolation='area'),
     dict(type='Pad', size=(image_size, image_size), pad_val=dict(img=0)),
@@ -77,9 +78,11 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline,
         backend_args=backend_args))
-# The test half: the val loader with the other annotation file.
+# The test half: the val loader with the other annotation file and mmengine's default
+# collate (mmengine's BaseInferencer, under mmdet's DetInferencer, reads test_dataloader.
+# collate_fn as a registry key and fails on a dict).
 test_dataloader = dict(
-    val_dataloader,
+    {k: v for k, v in val_dataloader.items() if k != 'collate_fn'},
     dataset=dict(val_dataloader['dataset'], ann_file='cxr8_test.json'))
 
 val_evaluator = dict(type='CXR8DetectionMetric')

@@ -11,7 +11,7 @@ from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
 from ...evaluation.tables import format_table1
-from ..report import write_report
+from ..report import publish_report, write_report
 
 
 @HOOKS.register_module()
@@ -23,6 +23,11 @@ class ADPDReportHook(Hook):
     (per-class rows, PR curves, the evaluated boxes and image paths); this hook finds the
     metric in ``runner.val_evaluator.metrics`` / ``runner.test_evaluator.metrics`` and
     writes the files. Only rank 0 writes. Each run overwrites the previous report.
+
+    The report goes through ``runner.visualizer`` (mmengine's vis backends): an
+    ``ADPDLocalVisualizer`` draws the overlays, and the PR curves, overlays and Table-1
+    numbers are added to every backend at the run's iteration (TensorBoard, W&B, ...;
+    :func:`~mmadpd.engine.report.publish_report`).
 
     Args:
         out_dir: folder under ``runner.work_dir``.
@@ -37,7 +42,9 @@ class ADPDReportHook(Hook):
             never interleave (a new one first waits for the previous one), and every
             report is complete when the runner's ``train()``/``val()``/``test()`` returns
             (``after_run`` waits); a test report is always written before the hook
-            returns. The worker process is started ('spawn') at the first report.
+            returns. The worker process is started ('spawn') at the first report; it
+            draws with its own ``ADPDLocalVisualizer`` (the runner's palette), and the
+            figures reach the runner's backends when the report is complete.
     """
     priority = 'LOW'
 
@@ -57,6 +64,7 @@ class ADPDReportHook(Hook):
         self.last_files: Optional[Dict] = None
         self._executor: Optional[ProcessPoolExecutor] = None
         self._pending: Optional[Future] = None
+        self._publish_pending = None  # sends the pending report's files to the backends
 
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if self.on_val:
@@ -77,7 +85,10 @@ class ADPDReportHook(Hook):
         returns its files (also in ``last_files``). Errors of the writer re-raise here."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
+            publish, self._publish_pending = self._publish_pending, None
             self.last_files = pending.result()
+            if publish is not None:
+                publish(self.last_files)
         return self.last_files
 
     @staticmethod
@@ -115,6 +126,7 @@ class ADPDReportHook(Hook):
                       prefix=metric.prefix or '',
                       extra=dict(epoch=runner.epoch, iter=runner.iter))
         metrics = metrics if metrics else details.get('metrics')
+        visualizer = getattr(runner, 'visualizer', None)
         self.wait()  # reports never interleave
         if self.background and mode == 'val':
             if self._executor is None:
@@ -122,13 +134,19 @@ class ADPDReportHook(Hook):
                 # which a forked child must not inherit
                 self._executor = ProcessPoolExecutor(
                     max_workers=1, mp_context=multiprocessing.get_context('spawn'))
+            palette = (getattr(visualizer, 'dataset_meta', None) or {}).get('palette')
             self._pending = self._executor.submit(write_report, out_dir, details, metrics,
-                                                  **kwargs)
+                                                  palette=palette, **kwargs)
+            if visualizer is not None:
+                step, prefix = runner.iter, kwargs['prefix']
+                self._publish_pending = lambda files: publish_report(
+                    visualizer, files, dict(metrics or {}), mode, prefix, step)
             table = format_table1(dict(metrics or {}), name, prefix=kwargs['prefix'])
             runner.logger.info(f'{mode} report ({name}):\n{table}\nbeing written to '
                                f'{osp.abspath(out_dir)} in the background')
             return
-        files = write_report(out_dir, details, metrics, **kwargs)
+        files = write_report(out_dir, details, metrics, visualizer=visualizer,
+                             step=runner.iter, **kwargs)
         self.last_files = files
         skipped = (f'; {len(files["skipped_overlays"])} overlay image(s) not found'
                    if files['skipped_overlays'] else '')
