@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -30,6 +31,13 @@ def box_xywh_to_xyxy(bbox: Sequence[float]) -> List[float]:
     """One COCO box [x, y, w, h] -> [x1, y1, x2, y2] as Python floats."""
     x, y, w, h = bbox
     return [float(x), float(y), float(x + w), float(y + h)]
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) xyxy array -> (N,) areas (0 for inverted boxes; continuous coordinates,
+    width = x2 - x1, no ``+ 1`` pixel convention)."""
+    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1],
+                                                                  0, None)
 
 
 def input_shape_of(sample) -> Tuple[int, int]:

@@ -155,11 +155,11 @@ def test_compile_options_name_the_result_keys_and_exclude_a_mode(capsys):
 
 def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, monkeypatch,
                                                                     capsys):
-    """--graph-heads: the eager ADPD step with model.graph_heads, after a one-step
+    """--graph-heads: the eager step of FastADPD with graph_heads, after a one-step
     comparison with the plain eager step (dropout off), result keys ending in
     '_graph_heads'. torch's CUDA-graph capture is replaced by a stand-in that returns the
     callable (this CPU has no CUDA; the wiring is what runs here)."""
-    from mmadpd.models.detectors import graphed_heads
+    from mmadpd.models.detectors import fast_adpd
     captured = []
 
     def fake_capture(module, sample_args, **kwargs):
@@ -168,7 +168,7 @@ def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, mon
         return module
 
     monkeypatch.setattr(torch.cuda, 'make_graphed_callables', fake_capture)
-    monkeypatch.setattr(graphed_heads, '_on_cuda', lambda tensor: True)
+    monkeypatch.setattr(fast_adpd, '_on_cuda', lambda tensor: True)
     res = benchmark.main([
         osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), '--device', 'cpu',
         '--batch-size', '2', '--img-size', '64', '--warmup', '1', '--iters', '1',
@@ -189,20 +189,25 @@ def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, mon
 
 
 def test_graph_heads_follow_the_config_where_they_apply():
-    """The configs train with model.graph_heads=True: the benchmark measures that (keys
-    '_graph_heads') on a CUDA device without --compile, the plain step elsewhere or with
-    --graph-heads off; --graph-heads on forces it (the CPU dry run's wiring)."""
-    cfg = benchmark.load_cfg(benchmark.parse_args([
-        osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')]))
-    assert cfg.model.graph_heads is True
+    """The fast config trains with FastADPD(graph_heads=True): the benchmark measures that
+    (keys '_graph_heads') on a CUDA device without --compile, the plain step elsewhere or
+    with --graph-heads off; --graph-heads on forces it (the CPU dry run's wiring) and
+    builds FastADPD from any config. loc_adpd.py measures the plain ADPD."""
+    fast_path = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd_fast-bf16.py')
+    plain_path = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
+    cfg = benchmark.load_cfg(benchmark.parse_args([fast_path]))
+    plain = benchmark.load_cfg(benchmark.parse_args([plain_path]))
+    assert cfg.model.type == 'FastADPD' and cfg.model.graph_heads is True
     cuda, cpu = torch.device('cuda'), torch.device('cpu')
+    assert benchmark.graph_heads_measured(plain, benchmark.parse_args(['x.py']), cuda) is False
+    forced = benchmark.load_cfg(benchmark.parse_args([plain_path, '--graph-heads']))
+    assert forced.model.type == 'FastADPD' and forced.model.graph_heads is True
 
     def measured(*flags, device=cuda):
         args = benchmark.parse_args(['cfg.py', *flags])
         if args.graph_heads is not None:
-            assert benchmark.load_cfg(benchmark.parse_args([
-                osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), *flags])
-            ).model.graph_heads is (args.graph_heads == 'on')
+            assert benchmark.load_cfg(benchmark.parse_args([fast_path, *flags])
+                                      ).model.graph_heads is (args.graph_heads == 'on')
         return benchmark.graph_heads_measured(cfg, args, device)
 
     assert measured() is True
