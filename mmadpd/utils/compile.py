@@ -25,8 +25,7 @@ view/stride error, so do not use it for ADPD.)
 
 CUDA graphs (``mode='reduce-overhead'``, also part of ``'max-autotune'``): each compiled
 part's kernels replay as one graph launch, which removes the per-kernel host cost that
-bounds the compiled training loop at batch 128 (H100: 99 ms per iteration for 35 ms of GPU
-kernels, benchmarks/h100_2026-11-26_fast.json). Their outputs live in a memory pool that
+bounds the compiled training loop at batch 128 (benchmarks/README.md). Their outputs live in a memory pool that
 the next iteration's replay reuses; :func:`mark_step` at the start of every iteration
 (``ADPDCompileHook`` does it) tells torch where an iteration begins, so the parts chain
 within one iteration whatever the heuristic would guess.

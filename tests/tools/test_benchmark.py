@@ -12,7 +12,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import benchmark  # noqa: E402
 import torch  # noqa: E402
 
-from mmadpd.benchmark import loop, profiling, timing  # noqa: E402
+from mmadpd.benchmark import loop  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -218,16 +218,6 @@ def test_graph_heads_follow_the_config_where_they_apply():
     assert measured('--graph-heads', 'on', device=cpu) is True
 
 
-def test_kernel_time_counts_device_events_once():
-    """A CPU op reporting its kernels' time as its own device time is not counted twice."""
-    from types import SimpleNamespace
-    from torch.autograd import DeviceType
-    events = [SimpleNamespace(device_type=DeviceType.CPU, self_device_time_total=900.0),
-              SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=600.0),
-              SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=300.0)]
-    assert profiling.kernel_ms(events) == pytest.approx(0.9)
-
-
 def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
     """(g) counts FLOPs and device operators of the ADPD and the bare forward + backward
     without running them (meta device) and times the host's target building."""
@@ -251,42 +241,3 @@ def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
     assert res['host_targets_ms_per_batch'] > 0 and res['host_preprocess_ms_per_batch'] > 0
     # counted on meta: no timed GPU/CPU step ran
     assert 'adpd_train_img_s' not in res and res['amp'] == 'none'
-
-
-def test_interleaved_timing_alternates_the_steps_abba():
-    """(a) and (b) are timed in alternating repeats (A B, B A, A B): a drift over time
-    cannot favour the step that happens to be timed first."""
-    calls = []
-    steps = dict(a=lambda: calls.append('a'), b=lambda: calls.append('b'))
-    times = timing.timed_interleaved(steps, 'cpu', warmup=1, iters=2, repeats=3)
-    assert calls == ['a', 'b'] + ['a', 'a', 'b', 'b'] + ['b', 'b', 'a', 'a'] + ['a', 'a', 'b', 'b']
-    assert set(times) == {'a', 'b'}
-    for median, per_repeat in times.values():
-        assert len(per_repeat) == 3 and median == sorted(per_repeat)[1]
-
-
-def test_synchronising_calls_are_recorded_with_their_line(monkeypatch):
-    """On CUDA, one step runs in torch's sync debug mode 'warn'; each synchronising call
-    comes back as 'file:line: message', and the previous mode is restored."""
-    import warnings
-    from types import SimpleNamespace
-    state = dict(mode=0, modes=[])
-
-    def set_mode(mode):
-        state['modes'].append(mode)
-        state['mode'] = mode
-
-    monkeypatch.setattr(torch.cuda, 'get_sync_debug_mode', lambda: state['mode'])
-    monkeypatch.setattr(torch.cuda, 'set_sync_debug_mode', set_mode)
-
-    def step():  # what torch does for a blocking call while the mode is 'warn'
-        if state['mode'] == 'warn':
-            warnings.warn('called a synchronizing CUDA operation\nmore', UserWarning)
-            warnings.warn('something unrelated', UserWarning)
-
-    calls = profiling.synchronising_calls(step, SimpleNamespace(type='cuda'))
-    assert len(calls) == 1
-    assert calls[0].split(':')[0].endswith('test_benchmark.py')  # the line that synced
-    assert calls[0].endswith(': called a synchronizing CUDA operation')
-    assert state['modes'] == ['warn', 0] and state['mode'] == 0
-    assert profiling.synchronising_calls(step, torch.device('cpu')) is None

@@ -123,7 +123,7 @@ class AnatomyDETRHead(BaseModule):
         Every image of a batch is unpadded (one shared input size), so the positions are
         those of one all-valid mask. They depend on nothing learned when the encoding has
         no parameters (the sine one), and are then computed once per (h, w, dtype, device)
-        and reused: in an eager step they were ~25 small kernels for one constant. Under
+        and reused (in an eager step they are a few dozen small kernels for a constant). Under
         ``torch.compile`` they are computed in the graph (a cache would break it; the
         compiler folds them instead).
         """
