@@ -9,9 +9,13 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
-from mmadpd.models.detectors import boxes_to_original
+from mmadpd.box_ops import boxes_to_original as batch_boxes_to_original
 
 from adpd_model_builders import make_sample, tiny_adpd_cfg
+
+
+def boxes_to_original(boxes, sample):
+    return batch_boxes_to_original(boxes[None], [sample])[0]
 
 
 def test_data_preprocessor_grey_uint8_to_normalised_rgb():

@@ -12,15 +12,8 @@ from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 
-from ...box_ops import boxes_to_original as batch_boxes_to_original
-from ...box_ops import input_shape_of
+from ...box_ops import boxes_to_original, input_shape_of
 from ..target_upload import upload_targets
-
-
-def boxes_to_original(boxes: Tensor, sample: DetDataSample) -> Tensor:
-    """Normalised cxcywh (R, 4) -> xyxy ORIGINAL pixels (R, 4) of one sample; see
-    :func:`mmadpd.box_ops.boxes_to_original`."""
-    return batch_boxes_to_original(boxes[None], [sample])[0]
 
 
 @MODELS.register_module()
@@ -153,7 +146,7 @@ class ADPD(BaseDetector):
         boxes, presence, probs = host.split([num_r * 4, num_r, num_r * num_c], 1)
         boxes = boxes.reshape(num_b, num_r, 4)
         probs = probs.reshape(num_b, num_r, num_c)
-        region_boxes = batch_boxes_to_original(boxes, batch_data_samples)
+        region_boxes = boxes_to_original(boxes, batch_data_samples)
         present = presence > self.postprocessor.presence_thr
         image_probs = torch.where(present[..., None], probs, torch.zeros_like(probs))
         image_probs = image_probs.amax(dim=1)
