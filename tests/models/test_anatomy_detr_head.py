@@ -152,3 +152,20 @@ def test_box_losses_keep_one_shape_for_every_batch():
         l1 = 5 * (pred - tgt).abs().sum() / keep.sum()
         assert ref['loss_bbox'].item() == pytest.approx(l1.item(), rel=1e-5)
     assert len(graphs) == 1
+
+
+def test_initialisation_is_torchs_default_as_documented():
+    """Query embeddings N(0, 1), attention in-projection biases 0, LayerScale 0.1,
+    LayerNorms 1 / 0 (the docstring's choice; FACTS.md is silent)."""
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='AnatomyDETRHead', num_regions=29, in_channels=8,
+                             embed_dims=64, layer_cfg=dict(num_heads=4)))
+    head.init_weights()
+    q = head.query_embed.weight
+    assert abs(float(q.mean())) < 0.05 and abs(float(q.std()) - 1) < 0.05
+    layer = head.layers[0]
+    assert torch.equal(layer.self_attn.in_proj_bias, torch.zeros(3 * 64))
+    assert torch.equal(layer.ls_self.weight, torch.full((64,), 0.1))
+    assert torch.equal(head.final_norm.weight, torch.ones(64))
+    bound = 1 / 64 ** 0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert float(head.presence_fc.weight.abs().max()) <= bound
