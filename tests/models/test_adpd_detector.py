@@ -18,19 +18,6 @@ def boxes_to_original(boxes, sample):
     return batch_boxes_to_original(boxes[None], [sample])[0]
 
 
-def test_data_preprocessor_grey_uint8_to_normalised_rgb():
-    pre = MODELS.build(dict(type='ADPDDataPreprocessor', channels_last=True))
-    img = torch.randint(0, 256, (1, 32, 48), dtype=torch.uint8)
-    out = pre(dict(inputs=[img, img.clone()], data_samples=[make_sample([], [], 32)] * 2))
-    x = out['inputs']
-    assert x.shape == (2, 3, 32, 48) and x.dtype == torch.float32
-    assert x.is_contiguous(memory_format=torch.channels_last)
-    expected = (img.float() - 0.505 * 255) / (0.248 * 255)
-    for c in range(3):
-        assert torch.allclose(x[0, c], expected[0], atol=1e-5)
-    assert out['data_samples'][0].batch_input_shape == (32, 48)
-
-
 def test_boxes_map_back_exactly_for_letterboxed_non_square_image():
     # Original 300 (w) x 200 (h), letterboxed: long side -> 224, pad bottom to 224x224.
     scale = (224 / 300, 149 / 200)

@@ -50,3 +50,16 @@ def test_channels_last_flag_converts_the_model():
     plain = MODELS.build(tiny_adpd_cfg())
     conv = next(m.weight for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.is_contiguous()
+
+
+def test_data_preprocessor_grey_uint8_to_normalised_rgb():
+    pre = MODELS.build(dict(type='ADPDDataPreprocessor', channels_last=True))
+    img = torch.randint(0, 256, (1, 32, 48), dtype=torch.uint8)
+    out = pre(dict(inputs=[img, img.clone()], data_samples=[make_sample([], [], 32)] * 2))
+    x = out['inputs']
+    assert x.shape == (2, 3, 32, 48) and x.dtype == torch.float32
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    expected = (img.float() - 0.505 * 255) / (0.248 * 255)
+    for c in range(3):
+        assert torch.allclose(x[0, c], expected[0], atol=1e-5)
+    assert out['data_samples'][0].batch_input_shape == (32, 48)
