@@ -13,8 +13,8 @@
 # script is skipped with a log line (its estimate: the second argument of each `step` call):
 #   eager      plain eager ADPD train step (--graph-heads off) vs bare DenseNet121,
 #              inference, op profile (batch 256)
-#   eager_graphed  the same two steps, ADPD with model.graph_heads=True (heads + losses
-#              as CUDA graphs, as the configs train eagerly), after a two-step check that
+#   eager_graphed  the same two steps, FastADPD with model.graph_heads=True (heads + losses
+#              as CUDA graphs, as the fast config trains eagerly), after a two-step check that
 #              it computes the plain step's losses and gradients (dropout off); profiled
 #              (profile_adpd_train_graphed.txt)
 #   loop_cudagraphs  the real training loop as the fast config runs it (Runner, config

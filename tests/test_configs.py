@@ -27,9 +27,10 @@ def test_config_builds(path):
     model_cfg.backbone.init_cfg = None  # no ImageNet download here
     model = MODELS.build(model_cfg)
     assert model.anatomy_head.num_regions == 29
-    # eager GPU training replays heads + losses as CUDA graphs (H100: ratio 0.950 ->
-    # 0.966, eager loop 1,386 -> 1,880 samples/s; benchmarks/h100_2026-11-26_graphheads.json)
-    assert model.graph_heads is True
+    # the speed layers (CUDA-graphed heads, fused loss forms) only in the fast config
+    fast = osp.basename(path) == 'loc_adpd_fast-bf16.py'
+    assert (type(model).__name__ == 'FastADPD') is fast
+    assert model.anatomy_head.layers[0].fused_attention is fast
 
 
 def test_fast_config_is_the_benchmarked_fast_path():
@@ -62,5 +63,9 @@ def test_fast_config_is_the_benchmarked_fast_path():
     assert fast.optim_wrapper.optimizer == dict(base.optim_wrapper.optimizer, fused=True)
     assert fast.train_dataloader.batch_size == base.train_dataloader.batch_size
     fast_model = fast.model.copy()
+    assert fast_model.pop('type') == 'FastADPD' and fast_model.pop('graph_heads') is True
     fast_model.data_preprocessor.channels_last = False
-    assert fast_model == base.model
+    fast_model.anatomy_head.layer_cfg.pop('fused_attention')
+    fast_model.anatomy_head.loss_iou.pop('fused')
+    fast_model.pathology_head.loss_cls.pop('fused')
+    assert fast_model == {k: v for k, v in base.model.items() if k != 'type'}

@@ -44,8 +44,7 @@ def bench_cost(cfg, args, size):
     samples = batch['data_samples']
 
     def targets():  # what ADPD.loss builds on the host before every forward
-        model.anatomy_head.get_targets(samples, device='cpu')
-        model.pathology_head.get_targets(samples, num_r, device='cpu')
+        model.get_targets(samples, 'cpu')
 
     # The data preprocessor's per-sample bookkeeping (shapes written into every data
     # sample), on a batch of 8-px images: the per-sample host work without the

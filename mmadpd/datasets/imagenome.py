@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os.path as osp
 from collections import defaultdict
-from typing import List, Sequence, Tuple
+from typing import List, Tuple
 
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
+from mmadpd.box_ops import box_xywh_to_xyxy as xywh_to_xyxy  # the name cxr8.py imports
 
 from .serialized_cache import SerializedCacheMixin
 
@@ -70,11 +71,6 @@ def group_annotations(coco: dict) -> dict:
     for ann in coco['annotations']:
         by_image[ann['image_id']].append(ann)
     return by_image
-
-
-def xywh_to_xyxy(bbox: Sequence[float]) -> List[float]:
-    x, y, w, h = bbox
-    return [float(x), float(y), float(x + w), float(y + h)]
 
 
 IMAGENOME_HINT = ('Create it with tools/dataset_converters/imagenome_to_coco.py ... '

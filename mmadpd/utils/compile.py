@@ -9,7 +9,9 @@ building and the data preprocessor eager, which avoids graph breaks; the network
 Each part is compiled IN PLACE: a sub-module through ``nn.Module.compile``'s hook, so
 parameter names, ``state_dict`` keys and checkpoints stay exactly those of the eager model
 (wrapping with ``torch.compile(module)`` would add an ``_orig_mod.`` prefix to every key);
-a method as an instance attribute that shadows it (no state of its own).
+a method as an instance attribute that shadows it (no state of its own); a copy or a
+pickle of the model gets the eager method back, as torch drops a compiled module's
+compiled call.
 
 ``torch.compile`` is lazy: most failures (no C++ compiler / Triton, an unsupported op)
 surface at the first call, not here. Every compiled part is therefore guarded: if a
@@ -23,8 +25,7 @@ view/stride error, so do not use it for ADPD.)
 
 CUDA graphs (``mode='reduce-overhead'``, also part of ``'max-autotune'``): each compiled
 part's kernels replay as one graph launch, which removes the per-kernel host cost that
-bounds the compiled training loop at batch 128 (H100: 99 ms per iteration for 35 ms of GPU
-kernels, benchmarks/h100_2026-11-26_fast.json). Their outputs live in a memory pool that
+bounds the compiled training loop at batch 128 (benchmarks/README.md). Their outputs live in a memory pool that
 the next iteration's replay reuses; :func:`mark_step` at the start of every iteration
 (``ADPDCompileHook`` does it) tells torch where an iteration begins, so the parts chain
 within one iteration whatever the heuristic would guess.
@@ -67,23 +68,29 @@ def _guard(compiled: Callable, eager: Callable, fall_back: Callable[[], None],
     return call
 
 
+class _CompiledMethod:
+    """A model's method compiled by :func:`compile_submodules`: an instance attribute that
+    shadows the class's method. A copy (deepcopy, EMA) or a pickle of the model gets the
+    class's eager method instead: the compiled call is bound to the original instance and
+    cannot be pickled."""
+
+    def __init__(self, call: Callable, owner: torch.nn.Module, name: str) -> None:
+        self.call, self.owner, self.name = call, owner, name
+
+    def __call__(self, *args, **kwargs):
+        return self.call(*args, **kwargs)
+
+    def __reduce__(self):
+        # rebuilt as getattr(<the owner's copy>, name): the class's method, bound
+        return getattr, (self.owner, self.name)
+
+
 def is_compiled(model: torch.nn.Module, name: str) -> bool:
     """Whether part ``name`` of ``model`` (a sub-module or a method) runs compiled now."""
     part = getattr(model, name, None)
     if isinstance(part, torch.nn.Module):
         return part._compiled_call_impl is not None
-    return name in vars(model)  # a compiled method is an instance attribute
-
-
-def without_compiled_methods(state: dict, cls: type) -> dict:
-    """``state`` (an ``nn.Module.__getstate__``) without the compiled methods of
-    :func:`compile_submodules` (instance attributes that shadow a method of ``cls``): as
-    torch drops a compiled module's compiled call, a copy or a pickle of a compiled model
-    runs eagerly (a compiled method is bound to the original instance and cannot be
-    pickled)."""
-    return {k: v for k, v in state.items()
-            if not (inspect.isfunction(getattr(cls, k, None)) and callable(v)
-                    and not isinstance(v, torch.nn.Module))}
+    return isinstance(vars(model).get(name), _CompiledMethod)
 
 
 def mark_step() -> None:
@@ -123,11 +130,11 @@ def compile_submodules(model: torch.nn.Module, parts: Iterable[str] = DEFAULT_PA
     for name in parts:
         part = getattr(model, name, None)
         is_module = isinstance(part, torch.nn.Module)
-        if not is_module and not (inspect.ismethod(part) and part.__self__ is model):
-            continue  # the model has no such part
         if is_compiled(model, name):
             compiled.append(name)  # already compiled (e.g. a second run() of the runner)
             continue
+        if not is_module and not (inspect.ismethod(part) and part.__self__ is model):
+            continue  # the model has no such part
         try:
             fn = torch.compile(part._call_impl if is_module else part, **compile_kwargs)
         except Exception as exc:  # noqa: BLE001 - any backend failure -> eager fallback
@@ -140,8 +147,8 @@ def compile_submodules(model: torch.nn.Module, parts: Iterable[str] = DEFAULT_PA
                 lambda m=part: setattr(m, '_compiled_call_impl', None), name)
         else:
             # an instance attribute shadows the method; removing it restores the method
-            setattr(model, name, _guard(fn, part,
-                                        lambda n=name: vars(model).pop(n, None), name))
+            setattr(model, name, _CompiledMethod(
+                _guard(fn, part, lambda n=name: vars(model).pop(n, None), name), model, name))
         compiled.append(name)
     if compiled:
         print_log(f'torch.compile: compiled {", ".join(compiled)} '

@@ -18,7 +18,3 @@ def class_colors(num_classes: int) -> List[Tuple[float, float, float]]:
     return [tuple(float(v) for v in cmap(i / n if n > 20 else i)[:3])
             for i in range(num_classes)]
 
-
-def color_uint8(color) -> Tuple[int, int, int]:
-    """(r, g, b) floats in [0, 1] -> ints in [0, 255]."""
-    return tuple(int(round(255 * c)) for c in color[:3])

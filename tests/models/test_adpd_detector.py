@@ -1,27 +1,21 @@
 import copy
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
 from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
-from mmadpd.models.detectors import boxes_to_original
+from mmadpd.box_ops import boxes_to_original as batch_boxes_to_original
 
 from adpd_model_builders import make_sample, tiny_adpd_cfg
 
 
-def test_data_preprocessor_grey_uint8_to_normalised_rgb():
-    pre = MODELS.build(dict(type='ADPDDataPreprocessor', channels_last=True))
-    img = torch.randint(0, 256, (1, 32, 48), dtype=torch.uint8)
-    out = pre(dict(inputs=[img, img.clone()], data_samples=[make_sample([], [], 32)] * 2))
-    x = out['inputs']
-    assert x.shape == (2, 3, 32, 48) and x.dtype == torch.float32
-    assert x.is_contiguous(memory_format=torch.channels_last)
-    expected = (img.float() - 0.505 * 255) / (0.248 * 255)
-    for c in range(3):
-        assert torch.allclose(x[0, c], expected[0], atol=1e-5)
-    assert out['data_samples'][0].batch_input_shape == (32, 48)
+def boxes_to_original(boxes, sample):
+    return batch_boxes_to_original(boxes[None], [sample])[0]
 
 
 def test_boxes_map_back_exactly_for_letterboxed_non_square_image():
@@ -146,3 +140,62 @@ def test_heads_reused_with_mmdet_resnet_config(tmp_path):
     model.eval()
     out = model.predict(data['inputs'], copy.deepcopy(data['data_samples']))
     assert out[0].pred_regions.bboxes.shape == (3, 4)
+
+
+def _reference_to_original(boxes, sample):
+    """normalised cxcywh (R, 4) -> xyxy original px, one sample, step by step."""
+    h, w = sample.metainfo['batch_input_shape']
+    xyxy = bbox_cxcywh_to_xyxy(boxes.float()) * torch.tensor([w, h, w, h]).float()
+    meta = sample.metainfo
+    if 'scale_factor' in meta:
+        sx, sy = meta['scale_factor']
+        xyxy = xyxy / torch.tensor([sx, sy, sx, sy])
+    if meta.get('crop_offset') is not None:
+        ox, oy = meta['crop_offset']
+        xyxy = xyxy + torch.tensor([ox, oy, ox, oy], dtype=torch.float32)
+    oh, ow = meta['ori_shape']
+    xyxy[:, 0::2] = xyxy[:, 0::2].clamp(0, ow)
+    xyxy[:, 1::2] = xyxy[:, 1::2].clamp(0, oh)
+    return xyxy
+
+
+def test_predict_equals_per_sample_reference():
+    torch.manual_seed(0)
+    cfg = tiny_adpd_cfg(num_regions=6, num_classes=3)
+    model = MODELS.build(cfg).eval()
+    images = torch.randint(0, 256, (3, 1, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():  # presence around the threshold: some regions present, some not
+        model.pathology_head.fc.weight.mul_(0.1)
+        model.pathology_head.fc.bias.copy_(torch.tensor([2.0, -2.0, 1.0]))
+        raw = model._forward(model.data_preprocessor(dict(inputs=images))['inputs'])[0]
+        model.anatomy_head.presence_fc.bias.add_(0.5 - raw.median() + 1e-4)
+    metas = [dict(ori_shape=(200, 300), scale_factor=(224 / 300, 149 / 200)),
+             dict(ori_shape=(64, 64)),  # no scale_factor: not resized
+             dict(ori_shape=(120, 90), scale_factor=(0.5, 0.5), crop_offset=(7, 3))]
+    samples = []
+    for meta in metas:
+        s = DetDataSample()
+        s.set_metainfo(dict(img_path='x.png', img_shape=(64, 64), **meta))
+        samples.append(s)
+    data = model.data_preprocessor(dict(inputs=images, data_samples=samples))
+    out = model.predict(data['inputs'], data['data_samples'])
+    with torch.no_grad():
+        presence, boxes, logits = model._forward(data['inputs'])
+    probs = logits.float().sigmoid()
+    for i, s in enumerate(out):
+        region_boxes = _reference_to_original(boxes[i], s)
+        oh, ow = s.metainfo['ori_shape']
+        fused, scores, labels, sources = model.postprocessor(
+            region_boxes.numpy(), presence[i].numpy(), probs[i].numpy(), (ow, oh))
+        assert torch.equal(s.pred_regions.bboxes, region_boxes)
+        assert torch.equal(s.pred_regions.presence_logits, presence[i])
+        assert torch.equal(s.pred_regions.pathology_probs, probs[i])
+        np.testing.assert_array_equal(s.pred_instances.bboxes.numpy(), fused)
+        np.testing.assert_array_equal(s.pred_instances.scores.numpy(), scores)
+        np.testing.assert_array_equal(s.pred_instances.labels.numpy(), labels)
+        assert s.metainfo['fused_regions'] == sources
+        keep = presence[i] > model.postprocessor.presence_thr
+        expected = torch.where(keep[:, None], probs[i], torch.zeros_like(probs[i])).amax(0)
+        assert torch.equal(s.pred_image_probs, expected)
+    assert any(len(s.pred_instances) for s in out)
+    assert 0 < int((presence > model.postprocessor.presence_thr).sum()) < presence.numel()

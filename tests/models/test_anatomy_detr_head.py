@@ -5,6 +5,8 @@ from mmdet.registry import MODELS
 
 from mmadpd.models.layers import PreLNDecoderLayer
 
+from adpd_model_builders import make_sample
+
 
 def build_head(num_regions=4, d=32):
     return MODELS.build(dict(type='AnatomyDETRHead', num_regions=num_regions,
@@ -91,3 +93,79 @@ def test_no_present_region_gives_zero_box_loss(sample_factory):
     targets = head.get_targets([sample_factory([], [])])
     losses = head.loss_by_feat(_outputs(torch.rand(1, 4, 4), torch.zeros(1, 4)), targets)
     assert losses['loss_bbox'].item() == 0 and losses['loss_giou'].item() == 0
+
+
+def _head(**kw):
+    return MODELS.build(dict(type='AnatomyDETRHead', num_regions=4, in_channels=8,
+                             embed_dims=32, layer_cfg=dict(num_heads=4), **kw))
+
+
+def test_position_cache_equals_per_batch_encoding():
+    head = _head()
+    memory = torch.zeros(3, 12, 32)
+    cached = head.memory_positions(3, 4, memory)
+    again = head.memory_positions(3, 4, memory)
+    assert again is cached  # computed once
+    direct = head.positional_encoding(torch.zeros(3, 3, 4)).flatten(2).transpose(1, 2)
+    assert torch.equal(cached.expand(3, -1, -1), direct)
+    # another size or dtype is another entry, not the stale one
+    assert head.memory_positions(2, 4, memory).shape == (1, 8, 32)
+    assert head.memory_positions(3, 4, memory.double()).dtype == torch.float64
+
+
+def test_learned_positions_are_not_cached():
+    head = _head(positional_encoding=dict(type='LearnedPositionalEncoding', num_feats=16,
+                                          row_num_embed=8, col_num_embed=8))
+    memory = torch.zeros(2, 12, 32)
+    pos = head.memory_positions(3, 4, memory)
+    assert pos.requires_grad  # a function of the parameters, recomputed every step
+    assert not getattr(head, '_position_cache', {})
+
+
+def test_box_losses_keep_one_shape_for_every_batch():
+    """The losses weight every region row (0 = absent) instead of gathering the P present
+    ones, so batches with different P compile to ONE graph (fullgraph: no break, no host
+    read) and the values are those of the gathered rows."""
+    head = _head()
+    graphs = []
+
+    def counting_backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    compiled = torch.compile(head.loss_by_feat, backend=counting_backend, fullgraph=True,
+                             dynamic=False)
+    batches = ([make_sample([[4, 8, 20, 40], [30, 2, 60, 30]], [2, 0]),
+                make_sample([[10, 10, 12, 50]], [3])],
+               [make_sample([[4, 8, 20, 40]], [1]), make_sample([], [])])
+    for samples in batches:  # 3 and then 1 present region
+        t = head.get_targets(samples)
+        outputs = dict(boxes=torch.rand(2, 4, 4) * 0.5 + 0.25,
+                       presence_logits=torch.randn(2, 4))
+        got = compiled(outputs, t)
+        ref = head.loss_by_feat(outputs, t)
+        for key in ref:
+            assert torch.allclose(got[key], ref[key], rtol=1e-6), key
+        keep = t['present'].flatten()
+        pred, tgt = outputs['boxes'].flatten(0, 1)[keep], t['boxes'].flatten(0, 1)[keep]
+        l1 = 5 * (pred - tgt).abs().sum() / keep.sum()
+        assert ref['loss_bbox'].item() == pytest.approx(l1.item(), rel=1e-5)
+    assert len(graphs) == 1
+
+
+def test_initialisation_is_torchs_default_as_documented():
+    """Query embeddings N(0, 1), attention in-projection biases 0, LayerScale 0.1,
+    LayerNorms 1 / 0 (the docstring's choice; FACTS.md is silent)."""
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='AnatomyDETRHead', num_regions=29, in_channels=8,
+                             embed_dims=64, layer_cfg=dict(num_heads=4)))
+    head.init_weights()
+    q = head.query_embed.weight
+    assert abs(float(q.mean())) < 0.05 and abs(float(q.std()) - 1) < 0.05
+    layer = head.layers[0]
+    assert torch.equal(layer.self_attn.in_proj_bias, torch.zeros(3 * 64))
+    assert torch.equal(layer.ls_self.weight, torch.full((64,), 0.1))
+    assert torch.equal(head.final_norm.weight, torch.ones(64))
+    bound = 1 / 64 ** 0.5  # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert float(head.presence_fc.weight.abs().max()) <= bound

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from mmadpd.models.losses import AsymmetricLoss, LSEPoolMILLoss, asymmetric_loss, lse_pool
+from mmadpd.models.losses import (AsymmetricLoss, LSEPoolMILLoss, asymmetric_loss,
+                                  asymmetric_loss_fused, lse_pool)
 
 
 def asl_direct(p, y, gn=4.0, gp=1.0, clip=0.05, eps=1e-8):
@@ -14,8 +15,9 @@ def asl_direct(p, y, gn=4.0, gp=1.0, clip=0.05, eps=1e-8):
     return -((1 - pm) ** gn) * math.log(max(pm, eps))
 
 
+@pytest.mark.parametrize('fused', [False, True])
 @pytest.mark.parametrize('reduction', ['sum', 'mean'])
-def test_asl_matches_direct_formula(reduction):
+def test_asl_matches_direct_formula(reduction, fused):
     g = torch.Generator().manual_seed(0)
     probs = torch.rand(3, 5, 7, generator=g, dtype=torch.float64)
     probs[0, 0, 0] = 0.99  # inside the clip margin: negative loss is exactly 0
@@ -27,11 +29,12 @@ def test_asl_matches_direct_formula(reduction):
     expected = sum(terms)
     if reduction == 'mean':
         expected /= float(mask.expand_as(probs).sum())
-    got = asymmetric_loss(probs, targets, mask, reduction=reduction)
+    loss_fn = asymmetric_loss_fused if fused else asymmetric_loss
+    got = loss_fn(probs, targets, mask, reduction=reduction)
     assert got.item() == pytest.approx(expected, rel=1e-10)
     # The registered module on logits = weight x the function on sigmoid(logits).
     logits = torch.logit(probs)
-    module = AsymmetricLoss(reduction=reduction, loss_weight=0.01)
+    module = AsymmetricLoss(reduction=reduction, loss_weight=0.01, fused=fused)
     assert module(logits, targets, mask).item() == pytest.approx(0.01 * expected, rel=1e-5)
 
 
@@ -97,10 +100,12 @@ def _random_boxes(n, g):
     return torch.cat([xy, xy + wh], 1)
 
 
+@pytest.mark.parametrize('fused', [False, True])
 @pytest.mark.parametrize('avg_factor', [None, 7, 0.0])
-def test_aligned_giou_loss_equals_mmdet_giou_loss(avg_factor):
+def test_aligned_giou_loss_equals_mmdet_giou_loss(avg_factor, fused):
     """Same numbers and gradients as mmdet's GIoULoss (which this replaces because it
-    blocks on a host->device copy), incl. degenerate, identical and disjoint pairs."""
+    blocks on a host->device copy), incl. degenerate, identical and disjoint pairs; the
+    plain (``prod``) and the fused form alike."""
     from mmdet.models.losses import GIoULoss
     from mmadpd.models.losses import AlignedGIoULoss
     g = torch.Generator().manual_seed(3)
@@ -110,7 +115,8 @@ def test_aligned_giou_loss_equals_mmdet_giou_loss(avg_factor):
     target[10:20] = pred[10:20] + 1000  # disjoint pairs: GIoU < 0
     pred_a = pred.clone().requires_grad_()
     pred_b = pred.clone().requires_grad_()
-    ours = AlignedGIoULoss(loss_weight=2.0)(pred_a, target, avg_factor=avg_factor)
+    ours = AlignedGIoULoss(loss_weight=2.0, fused=fused)(pred_a, target,
+                                                         avg_factor=avg_factor)
     ref = GIoULoss(loss_weight=2.0)(pred_b, target, avg_factor=avg_factor)
     assert torch.allclose(ours, ref, rtol=1e-6, atol=0), (ours, ref)
     ours.backward()
@@ -128,3 +134,40 @@ def test_aligned_giou_values_and_shape_check():
     assert torch.allclose(aligned_giou(a, b), expected, atol=1e-6)
     with pytest.raises(ValueError, match=r'\(n, 4\)'):
         AlignedGIoULoss()(a, b[:2])
+
+
+def _asl_data(batch, classes=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, 8, generator=g),
+            (torch.rand(batch, classes, generator=g) < 0.3).float())
+
+
+def test_asl_batch_normalize_to_gives_every_batch_the_same_per_sample_scale():
+    """One sample repeated 16 or 128 times: with batch_normalize_to=128 the gradient is
+    the same; the reference's plain sum grows with the batch (x 8)."""
+    from asl_ddp_worker import asl_grads
+    x, y = _asl_data(1)
+    normed = [asl_grads(x.expand(n, -1), y.expand(n, -1), 128) for n in (16, 128)]
+    torch.testing.assert_close(normed[0], normed[1], rtol=1e-5, atol=1e-8)
+    summed = [asl_grads(x.expand(n, -1), y.expand(n, -1), None) for n in (16, 128)]
+    torch.testing.assert_close(summed[1], 8 * summed[0], rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(summed[1], normed[1])  # at 128 both are the sum
+    with pytest.raises(ValueError, match='batch_normalize_to'):
+        AsymmetricLoss(reduction='mean', batch_normalize_to=128)
+
+
+def test_asl_batch_normalize_to_makes_two_ranks_of_64_equal_one_of_128(tmp_path):
+    """1 x 128 in one process vs 2 x 64 under DistributedDataParallel (2 CPU processes,
+    gloo): DDP averages the ranks' gradients, so only the normalised sum gives the single
+    process's gradient (the plain sum gives half of it). Forked, not spawned: the ranks
+    start with mmadpd already imported (seconds instead of a minute here)."""
+    import torch.multiprocessing as mp
+    from asl_ddp_worker import asl_grads, run_rank
+    x, y = _asl_data(128)
+    out = tmp_path / 'grads.pt'
+    mp.start_processes(run_rank, args=(2, str(tmp_path / 'store'), x, y, str(out)),
+                       nprocs=2, start_method='fork')
+    ddp = torch.load(out)
+    single = {norm: asl_grads(x, y, norm) for norm in (128, None)}
+    torch.testing.assert_close(ddp[128], single[128], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(ddp[None], single[None] / 2, rtol=1e-5, atol=1e-7)

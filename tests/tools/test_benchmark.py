@@ -12,7 +12,7 @@ sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
 import benchmark  # noqa: E402
 import torch  # noqa: E402
 
-from mmadpd.benchmark import loop, profiling, timing  # noqa: E402
+from mmadpd.benchmark import loop  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -155,11 +155,11 @@ def test_compile_options_name_the_result_keys_and_exclude_a_mode(capsys):
 
 def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, monkeypatch,
                                                                     capsys):
-    """--graph-heads: the eager ADPD step with model.graph_heads, after a one-step
+    """--graph-heads: the eager step of FastADPD with graph_heads, after a one-step
     comparison with the plain eager step (dropout off), result keys ending in
     '_graph_heads'. torch's CUDA-graph capture is replaced by a stand-in that returns the
     callable (this CPU has no CUDA; the wiring is what runs here)."""
-    from mmadpd.models.detectors import graphed_heads
+    from mmadpd.models.detectors import fast_adpd
     captured = []
 
     def fake_capture(module, sample_args, **kwargs):
@@ -168,7 +168,7 @@ def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, mon
         return module
 
     monkeypatch.setattr(torch.cuda, 'make_graphed_callables', fake_capture)
-    monkeypatch.setattr(graphed_heads, '_on_cuda', lambda tensor: True)
+    monkeypatch.setattr(fast_adpd, '_on_cuda', lambda tensor: True)
     res = benchmark.main([
         osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), '--device', 'cpu',
         '--batch-size', '2', '--img-size', '64', '--warmup', '1', '--iters', '1',
@@ -189,20 +189,25 @@ def test_graph_heads_step_is_checked_against_eager_and_keyed_apart(tmp_path, mon
 
 
 def test_graph_heads_follow_the_config_where_they_apply():
-    """The configs train with model.graph_heads=True: the benchmark measures that (keys
-    '_graph_heads') on a CUDA device without --compile, the plain step elsewhere or with
-    --graph-heads off; --graph-heads on forces it (the CPU dry run's wiring)."""
-    cfg = benchmark.load_cfg(benchmark.parse_args([
-        osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')]))
-    assert cfg.model.graph_heads is True
+    """The fast config trains with FastADPD(graph_heads=True): the benchmark measures that
+    (keys '_graph_heads') on a CUDA device without --compile, the plain step elsewhere or
+    with --graph-heads off; --graph-heads on forces it (the CPU dry run's wiring) and
+    builds FastADPD from any config. loc_adpd.py measures the plain ADPD."""
+    fast_path = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd_fast-bf16.py')
+    plain_path = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
+    cfg = benchmark.load_cfg(benchmark.parse_args([fast_path]))
+    plain = benchmark.load_cfg(benchmark.parse_args([plain_path]))
+    assert cfg.model.type == 'FastADPD' and cfg.model.graph_heads is True
     cuda, cpu = torch.device('cuda'), torch.device('cpu')
+    assert benchmark.graph_heads_measured(plain, benchmark.parse_args(['x.py']), cuda) is False
+    forced = benchmark.load_cfg(benchmark.parse_args([plain_path, '--graph-heads']))
+    assert forced.model.type == 'FastADPD' and forced.model.graph_heads is True
 
     def measured(*flags, device=cuda):
         args = benchmark.parse_args(['cfg.py', *flags])
         if args.graph_heads is not None:
-            assert benchmark.load_cfg(benchmark.parse_args([
-                osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py'), *flags])
-            ).model.graph_heads is (args.graph_heads == 'on')
+            assert benchmark.load_cfg(benchmark.parse_args([fast_path, *flags])
+                                      ).model.graph_heads is (args.graph_heads == 'on')
         return benchmark.graph_heads_measured(cfg, args, device)
 
     assert measured() is True
@@ -211,16 +216,6 @@ def test_graph_heads_follow_the_config_where_they_apply():
     assert measured('--graph-heads', 'off') is False
     assert measured('--graph-heads', device=cpu) is True
     assert measured('--graph-heads', 'on', device=cpu) is True
-
-
-def test_kernel_time_counts_device_events_once():
-    """A CPU op reporting its kernels' time as its own device time is not counted twice."""
-    from types import SimpleNamespace
-    from torch.autograd import DeviceType
-    events = [SimpleNamespace(device_type=DeviceType.CPU, self_device_time_total=900.0),
-              SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=600.0),
-              SimpleNamespace(device_type=DeviceType.CUDA, self_device_time_total=300.0)]
-    assert profiling.kernel_ms(events) == pytest.approx(0.9)
 
 
 def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
@@ -246,42 +241,3 @@ def test_benchmark_cost_part_counts_both_steps_on_meta(tmp_path):
     assert res['host_targets_ms_per_batch'] > 0 and res['host_preprocess_ms_per_batch'] > 0
     # counted on meta: no timed GPU/CPU step ran
     assert 'adpd_train_img_s' not in res and res['amp'] == 'none'
-
-
-def test_interleaved_timing_alternates_the_steps_abba():
-    """(a) and (b) are timed in alternating repeats (A B, B A, A B): a drift over time
-    cannot favour the step that happens to be timed first."""
-    calls = []
-    steps = dict(a=lambda: calls.append('a'), b=lambda: calls.append('b'))
-    times = timing.timed_interleaved(steps, 'cpu', warmup=1, iters=2, repeats=3)
-    assert calls == ['a', 'b'] + ['a', 'a', 'b', 'b'] + ['b', 'b', 'a', 'a'] + ['a', 'a', 'b', 'b']
-    assert set(times) == {'a', 'b'}
-    for median, per_repeat in times.values():
-        assert len(per_repeat) == 3 and median == sorted(per_repeat)[1]
-
-
-def test_synchronising_calls_are_recorded_with_their_line(monkeypatch):
-    """On CUDA, one step runs in torch's sync debug mode 'warn'; each synchronising call
-    comes back as 'file:line: message', and the previous mode is restored."""
-    import warnings
-    from types import SimpleNamespace
-    state = dict(mode=0, modes=[])
-
-    def set_mode(mode):
-        state['modes'].append(mode)
-        state['mode'] = mode
-
-    monkeypatch.setattr(torch.cuda, 'get_sync_debug_mode', lambda: state['mode'])
-    monkeypatch.setattr(torch.cuda, 'set_sync_debug_mode', set_mode)
-
-    def step():  # what torch does for a blocking call while the mode is 'warn'
-        if state['mode'] == 'warn':
-            warnings.warn('called a synchronizing CUDA operation\nmore', UserWarning)
-            warnings.warn('something unrelated', UserWarning)
-
-    calls = profiling.synchronising_calls(step, SimpleNamespace(type='cuda'))
-    assert len(calls) == 1
-    assert calls[0].split(':')[0].endswith('test_benchmark.py')  # the line that synced
-    assert calls[0].endswith(': called a synchronizing CUDA operation')
-    assert state['modes'] == ['warn', 0] and state['mode'] == 0
-    assert profiling.synchronising_calls(step, torch.device('cpu')) is None

@@ -101,8 +101,9 @@ def parse_args(argv=None):
                         "(result keys then carry the option names: '_compiled_cpp_wrapper')")
     p.add_argument('--graph-heads', nargs='?', const='on', choices=('on', 'off'),
                    default=None,
-                   help="model.graph_heads (heads + losses replayed as CUDA graphs in eager "
-                        "training): 'on' (= no value) or 'off'; default: the config's, "
+                   help="FastADPD's graph_heads (heads + losses replayed as CUDA graphs in "
+                        "eager training): 'on' (= no value; builds FastADPD) or 'off'; "
+                        "default: the config's, "
                         'which applies on a CUDA device without --compile. Where it '
                         'applies, the train step is first compared with the plain eager '
                         "step (graph_heads_check) and result keys end in '_graph_heads'")
@@ -150,6 +151,8 @@ def load_cfg(args):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if getattr(args, 'graph_heads', None) == 'on':
+        cfg.model.type = 'FastADPD'  # the layer that has the graphed heads
     if getattr(args, 'graph_heads', None) is not None:
         cfg.model.graph_heads = args.graph_heads == 'on'
     return cfg
@@ -181,49 +184,32 @@ def check_graph_heads(cfg, args, device, batch):
     return check
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    from mmadpd.utils import register_all_modules
-    register_all_modules()
-    torch.backends.cudnn.benchmark = True
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    device = torch.device(args.device)
-    cfg = load_cfg(args)
-    size = args.img_size or int(cfg.get('image_size', 224))
-    parts = set(args.parts.split(','))
-    res = dict(device=(torch.cuda.get_device_name(device) if device.type == 'cuda'
-                       else f'cpu ({platform.processor() or platform.machine()}, '
-                            f'{os.cpu_count()} cores)'),
-               torch=torch.__version__, python=platform.python_version(),
-               config=osp.relpath(args.config), batch_size=args.batch_size, img_size=size,
-               amp=args.amp, channels_last=args.channels_last, compile=args.compile,
-               compile_mode=args.compile_mode, compile_options=args.compile_options,
-               grad_norm_log_interval=args.grad_norm_log_interval,
-               command=' '.join([osp.basename(sys.executable)] + sys.argv),
-               torch_threads=torch.get_num_threads(),
-               load_avg_start=list(os.getloadavg()))
-    variant = compile_variant(args.compile_mode, args.compile_options)
-    graphed = graph_heads_measured(cfg, args, device)
-    res['graph_heads'] = graphed
-    key = result_suffix(args.compile, variant) + (GRAPH_HEADS if graphed else '')
-    parts_key = mode_suffix(variant)  # compiled-parts lists: per mode / variant
+def describe_run(args, cfg, device, size):
+    """The results dict's header: device, versions, settings, the command."""
+    return dict(device=(torch.cuda.get_device_name(device) if device.type == 'cuda'
+                        else f'cpu ({platform.processor() or platform.machine()}, '
+                             f'{os.cpu_count()} cores)'),
+                torch=torch.__version__, python=platform.python_version(),
+                config=osp.relpath(args.config), batch_size=args.batch_size, img_size=size,
+                amp=args.amp, channels_last=args.channels_last, compile=args.compile,
+                compile_mode=args.compile_mode, compile_options=args.compile_options,
+                grad_norm_log_interval=args.grad_norm_log_interval,
+                command=' '.join([osp.basename(sys.executable)] + sys.argv),
+                torch_threads=torch.get_num_threads(),
+                load_avg_start=list(os.getloadavg()))
 
-    model = optim = batch = None
-    if parts & {'train', 'bare', 'infer'}:
-        model, optim = build_adpd(cfg, args, device)
-        batch = synthetic_batch(args.batch_size, size, model.anatomy_head.num_regions,
-                                model.pathology_head.num_classes, device)
-    if graphed and 'train' in parts:
-        res['graph_heads_check'] = check_graph_heads(cfg, args, device, batch)
-        write_json(res, args.out)
-    steps = {}  # (a) and (b), timed together (alternating repeats)
-    if 'train' in parts:
+
+def run_train_steps(res, ctx):
+    """(a) and (b), timed together (alternating repeats); then --profile."""
+    args, device, key = ctx['args'], ctx['device'], ctx['key']
+    model, optim, batch = ctx['model'], ctx['optim'], ctx['batch']
+    steps = {}
+    if 'train' in ctx['parts']:
         model.train()
         steps['adpd_train'] = lambda: train_step(model, batch, optim, args, device)
-    if 'bare' in parts:
+    if 'bare' in ctx['parts']:
         steps['bare_densenet121_train'] = bare_train_step(
-            cfg, batch, args, device, model.pathology_head.num_classes)
+            ctx['cfg'], batch, args, device, model.pathology_head.num_classes)
     times = (timed_interleaved(steps, device, args.warmup, args.iters, args.repeats)
              if steps else {})
     for name, (t, reps) in times.items():
@@ -233,6 +219,7 @@ def main(argv=None):
         t = times['adpd_train'][0]
         print(f'(a) ADPD train step: {args.batch_size / t:,.0f} img/s ({t * 1e3:.1f} ms/step)')
         if args.compile:  # a part whose compilation failed runs eager: say so in the JSON
+            parts_key = ctx['parts_key']
             res[f'compiled_parts_after_training{parts_key}'] = still_compiled(model)
             print(f'    still compiled after the timed steps: '
                   f'{res[f"compiled_parts_after_training{parts_key}"]}')
@@ -246,56 +233,75 @@ def main(argv=None):
         print(f'    ratio (a)/(b): {ratio:.3f} (repeats alternated)')
     write_json(res, args.out)
     if args.profile and steps:
-        for name, step in steps.items():
-            prof, kernel_ms = profile_steps(step, device)
-            record_kernel_time(res, f'{name}{key}', kernel_ms, times[name][0])
-            syncs = synchronising_calls(step, device)
-            if syncs is not None:
-                res[f'{name}_sync_calls{key}'] = syncs
-                print(f'    {name}: {len(syncs)} synchronising CUDA call(s) in one step'
-                      + ''.join(f'\n      {s}' for s in syncs[:5]))
-            if name == 'adpd_train':
-                write_profile(prof, device, args.profile,
-                              header=f'ADPD train step, batch {args.batch_size}: '
-                                     f'{times[name][0] * 1e3:.1f} ms unprofiled, '
-                                     f'{kernel_ms:.1f} ms of GPU kernels per step '
-                                     '(3 profiled steps)')
-                print(f'    profile of 3 ADPD train steps written to {args.profile}')
-        write_json(res, args.out)
-    if 'infer' in parts:
-        t_net, t_full, t_pp = bench_infer(model, batch, args, device)
-        res[f'adpd_infer_img_s{key}'] = args.batch_size / t_net
-        res[f'adpd_predict_img_s{key}'] = args.batch_size / t_full
-        res['postprocess_ms_per_img'] = t_pp * 1e3
-        res['postprocess_case'] = (f'{model.anatomy_head.num_regions} regions all present, '
-                                   'uniform random probabilities, median of 200 images')
-        print(f'(c) ADPD inference, network: {args.batch_size / t_net:,.0f} img/s; '
-              f'predict() incl. post-processing: {args.batch_size / t_full:,.0f} img/s; '
-              f'post-processing alone {t_pp * 1e3:.3f} ms/img (CPU)')
-        write_json(res, args.out)
-    if 'cost' in parts:
-        costs, t_targets, t_preprocess = bench_cost(cfg, args, size)
-        for name, key_name in (('adpd', 'adpd'), ('bare', 'bare_densenet121')):
-            c = costs[name]
-            res[f'{key_name}_gflops_per_img'] = c['flops'] / args.batch_size / 1e9
-            res[f'{key_name}_device_ops_forward'] = c['forward']['device_ops']
-            res[f'{key_name}_device_ops_backward'] = c['backward']['device_ops']
-            res[f'{key_name}_param_tensors'] = c['param_tensors']
-        res['adpd_over_bare_flops'] = costs['adpd']['flops'] / costs['bare']['flops']
-        res['adpd_extra_device_ops_by_op'] = extra_ops(costs['adpd'], costs['bare'])
-        res['host_targets_ms_per_batch'] = t_targets * 1e3
-        res['host_preprocess_ms_per_batch'] = t_preprocess * 1e3
-        a_ops = res['adpd_device_ops_forward'] + res['adpd_device_ops_backward']
-        b_ops = (res['bare_densenet121_device_ops_forward']
-                 + res['bare_densenet121_device_ops_backward'])
-        print(f'(g) cost of a forward + backward, batch {args.batch_size} at {size} px '
-              f'(meta device, fp32): ADPD {res["adpd_gflops_per_img"]:.2f} GFLOPs/img vs '
-              f'bare {res["bare_densenet121_gflops_per_img"]:.2f} '
-              f'(x{res["adpd_over_bare_flops"]:.3f}); device operators ADPD {a_ops:,} vs '
-              f'bare {b_ops:,}; on the host per batch: ADPD targets {t_targets * 1e3:.1f} ms, '
-              f'data preprocessor {t_preprocess * 1e3:.2f} ms')
-        write_json(res, args.out)
-    if 'pipeline' in parts:
+        profile_train_steps(res, ctx, steps, times)
+
+
+def profile_train_steps(res, ctx, steps, times):
+    """--profile: kernel time of each step, its synchronising calls, the op table."""
+    args, device, key = ctx['args'], ctx['device'], ctx['key']
+    for name, step in steps.items():
+        prof, kernel_ms = profile_steps(step, device)
+        record_kernel_time(res, f'{name}{key}', kernel_ms, times[name][0])
+        syncs = synchronising_calls(step, device)
+        if syncs is not None:
+            res[f'{name}_sync_calls{key}'] = syncs
+            print(f'    {name}: {len(syncs)} synchronising CUDA call(s) in one step'
+                  + ''.join(f'\n      {s}' for s in syncs[:5]))
+        if name == 'adpd_train':
+            write_profile(prof, device, args.profile,
+                          header=f'ADPD train step, batch {args.batch_size}: '
+                                 f'{times[name][0] * 1e3:.1f} ms unprofiled, '
+                                 f'{kernel_ms:.1f} ms of GPU kernels per step '
+                                 '(3 profiled steps)')
+            print(f'    profile of 3 ADPD train steps written to {args.profile}')
+    write_json(res, args.out)
+
+
+def run_infer(res, ctx):
+    """(c) inference: the network alone and predict() with the post-processing."""
+    args, model, key = ctx['args'], ctx['model'], ctx['key']
+    t_net, t_full, t_pp = bench_infer(model, ctx['batch'], args, ctx['device'])
+    res[f'adpd_infer_img_s{key}'] = args.batch_size / t_net
+    res[f'adpd_predict_img_s{key}'] = args.batch_size / t_full
+    res['postprocess_ms_per_img'] = t_pp * 1e3
+    res['postprocess_case'] = (f'{model.anatomy_head.num_regions} regions all present, '
+                               'uniform random probabilities, median of 200 images')
+    print(f'(c) ADPD inference, network: {args.batch_size / t_net:,.0f} img/s; '
+          f'predict() incl. post-processing: {args.batch_size / t_full:,.0f} img/s; '
+          f'post-processing alone {t_pp * 1e3:.3f} ms/img (CPU)')
+    write_json(res, args.out)
+
+
+def run_cost(res, ctx):
+    """(g) FLOPs and device operators on the meta device; host ms of the targets."""
+    args, size = ctx['args'], ctx['size']
+    costs, t_targets, t_preprocess = bench_cost(ctx['cfg'], args, size)
+    for name, key_name in (('adpd', 'adpd'), ('bare', 'bare_densenet121')):
+        c = costs[name]
+        res[f'{key_name}_gflops_per_img'] = c['flops'] / args.batch_size / 1e9
+        res[f'{key_name}_device_ops_forward'] = c['forward']['device_ops']
+        res[f'{key_name}_device_ops_backward'] = c['backward']['device_ops']
+        res[f'{key_name}_param_tensors'] = c['param_tensors']
+    res['adpd_over_bare_flops'] = costs['adpd']['flops'] / costs['bare']['flops']
+    res['adpd_extra_device_ops_by_op'] = extra_ops(costs['adpd'], costs['bare'])
+    res['host_targets_ms_per_batch'] = t_targets * 1e3
+    res['host_preprocess_ms_per_batch'] = t_preprocess * 1e3
+    a_ops = res['adpd_device_ops_forward'] + res['adpd_device_ops_backward']
+    b_ops = (res['bare_densenet121_device_ops_forward']
+             + res['bare_densenet121_device_ops_backward'])
+    print(f'(g) cost of a forward + backward, batch {args.batch_size} at {size} px '
+          f'(meta device, fp32): ADPD {res["adpd_gflops_per_img"]:.2f} GFLOPs/img vs '
+          f'bare {res["bare_densenet121_gflops_per_img"]:.2f} '
+          f'(x{res["adpd_over_bare_flops"]:.3f}); device operators ADPD {a_ops:,} vs '
+          f'bare {b_ops:,}; on the host per batch: ADPD targets {t_targets * 1e3:.1f} ms, '
+          f'data preprocessor {t_preprocess * 1e3:.2f} ms')
+    write_json(res, args.out)
+
+
+def run_data(res, ctx):
+    """(d) the data pipeline per worker, (d2) the main process's CPU per batch."""
+    args, cfg = ctx['args'], ctx['cfg']
+    if 'pipeline' in ctx['parts']:
         sps, n, collate_name, breakdown = bench_pipeline(cfg, args)
         res['pipeline_samples_s_per_worker'] = sps
         res['pipeline_collate'] = collate_name
@@ -305,56 +311,103 @@ def main(argv=None):
               f'collate {collate_name}); ms/sample: '
               + ', '.join(f'{k} {v:.3f}' for k, v in breakdown.items()))
         write_json(res, args.out)
-    if 'transfer' in parts:
-        ms, tb, tw = bench_transfer(cfg, args, device)
+    if 'transfer' in ctx['parts']:
+        ms, tb, tw = bench_transfer(cfg, args, ctx['device'])
         res['transfer_main_process_ms_per_batch'] = ms
         res['transfer_batch_size'] = tb
         res['transfer_collate'] = config_collate(cfg)[1]
         print(f'(d2) main-process CPU per received batch of {tb} ({tw} workers, '
               f'{res["transfer_collate"]}): {ms:.1f} ms')
         write_json(res, args.out)
-    if 'val' in parts:
-        val_s, val_images = bench_val(cfg, args, device)
-        res['val_s_per_run'] = val_s
-        res['val_images'] = val_images
-        print(f'(f) one validation ({val_images} images, with metric and report): '
-              f'{val_s:.2f} s')
+
+
+def run_val(res, ctx):
+    """(f) one validation as the schedule runs it."""
+    val_s, val_images = bench_val(ctx['cfg'], ctx['args'], ctx['device'])
+    res['val_s_per_run'] = val_s
+    res['val_images'] = val_images
+    print(f'(f) one validation ({val_images} images, with metric and report): '
+          f'{val_s:.2f} s')
+    write_json(res, ctx['args'].out)
+
+
+def run_loop(res, ctx):
+    """(e) the real training loop (Runner); with (f), the projected schedule."""
+    args, cfg, key = ctx['args'], ctx['cfg'], ctx['key']
+
+    def record_loop(loop):
+        res[f'train_loop_samples_s{key}'] = loop['samples_s']
+        res['train_loop_workers'] = loop['workers']
+        res['train_loop_batch_size'] = loop['batch_size']
+        res[f'train_loop_iter_ms{key}'] = loop['iter_ms']
+        res[f'train_loop_data_wait_ms{key}'] = loop['data_wait_ms']
+
+    def save_timed(loop):  # kept if a time limit stops the profiling or teardown
+        record_loop(loop)
         write_json(res, args.out)
+
+    loop = bench_loop(cfg, args, ctx['device'], on_timed=save_timed)
+    record_loop(loop)
+    sps, workers, loop_batch = loop['samples_s'], loop['workers'], loop['batch_size']
+    print(f'(e) real training loop (Runner, {workers} workers, batch {loop_batch}): '
+          f'{sps:,.0f} samples/s ({loop["iter_ms"]:.1f} ms per iteration, '
+          f'{loop["data_wait_ms"]:.1f} ms of it waiting for data)')
+    if 'compiled_parts' in loop:
+        res[f'train_loop_compiled_parts{ctx["parts_key"]}'] = loop['compiled_parts']
+        print(f'    still compiled after the loop: {loop["compiled_parts"]}')
+    if 'kernel_ms' in loop:
+        res[f'train_loop_kernel_ms{key}'] = loop['kernel_ms']
+        res[f'train_loop_gpu_busy{key}'] = loop['kernel_ms'] / loop['iter_ms']
+        print(f'    {loop["kernel_ms"]:.1f} ms of GPU kernels per iteration (GPU busy '
+              f'{loop["kernel_ms"] / loop["iter_ms"]:.0%}); profile written to '
+              f'{args.profile_loop}')
+    if 'val_s_per_run' in res:
+        minutes = projected_schedule_min(cfg, sps, res['val_s_per_run'])
+        res['projected_schedule_min'] = minutes
+        print(f'    projected full schedule ({cfg.train_cfg.max_iters} iterations of '
+              f'{cfg.train_dataloader.batch_size} + validations): {minutes:.1f} min')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmadpd.utils import register_all_modules
+    register_all_modules()
+    torch.backends.cudnn.benchmark = True
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    device = torch.device(args.device)
+    cfg = load_cfg(args)
+    size = args.img_size or int(cfg.get('image_size', 224))
+    parts = set(args.parts.split(','))
+    res = describe_run(args, cfg, device, size)
+    variant = compile_variant(args.compile_mode, args.compile_options)
+    graphed = graph_heads_measured(cfg, args, device)
+    res['graph_heads'] = graphed
+    ctx = dict(args=args, cfg=cfg, device=device, size=size, parts=parts,
+               key=result_suffix(args.compile, variant) + (GRAPH_HEADS if graphed else ''),
+               parts_key=mode_suffix(variant),  # compiled-parts lists: per mode / variant
+               model=None, optim=None, batch=None)
+    if parts & {'train', 'bare', 'infer'}:
+        ctx['model'], ctx['optim'] = build_adpd(cfg, args, device)
+        ctx['batch'] = synthetic_batch(args.batch_size, size,
+                                       ctx['model'].anatomy_head.num_regions,
+                                       ctx['model'].pathology_head.num_classes, device)
+    if graphed and 'train' in parts:
+        res['graph_heads_check'] = check_graph_heads(cfg, args, device, ctx['batch'])
+        write_json(res, args.out)
+    run_train_steps(res, ctx)
+    if 'infer' in parts:
+        run_infer(res, ctx)
+    if 'cost' in parts:
+        run_cost(res, ctx)
+    run_data(res, ctx)
+    if 'val' in parts:
+        run_val(res, ctx)
     if args.loop_seconds > 0:
-        del model, optim, batch  # the Runner builds its own
+        ctx.update(model=None, optim=None, batch=None)  # the Runner builds its own
         if device.type == 'cuda':
             torch.cuda.empty_cache()
-        def record_loop(loop):
-            res[f'train_loop_samples_s{key}'] = loop['samples_s']
-            res['train_loop_workers'] = loop['workers']
-            res['train_loop_batch_size'] = loop['batch_size']
-            res[f'train_loop_iter_ms{key}'] = loop['iter_ms']
-            res[f'train_loop_data_wait_ms{key}'] = loop['data_wait_ms']
-
-        def save_timed(loop):  # kept if a time limit stops the profiling or teardown
-            record_loop(loop)
-            write_json(res, args.out)
-
-        loop = bench_loop(cfg, args, device, on_timed=save_timed)
-        record_loop(loop)
-        sps, workers, loop_batch = loop['samples_s'], loop['workers'], loop['batch_size']
-        print(f'(e) real training loop (Runner, {workers} workers, batch {loop_batch}): '
-              f'{sps:,.0f} samples/s ({loop["iter_ms"]:.1f} ms per iteration, '
-              f'{loop["data_wait_ms"]:.1f} ms of it waiting for data)')
-        if 'compiled_parts' in loop:
-            res[f'train_loop_compiled_parts{parts_key}'] = loop['compiled_parts']
-            print(f'    still compiled after the loop: {loop["compiled_parts"]}')
-        if 'kernel_ms' in loop:
-            res[f'train_loop_kernel_ms{key}'] = loop['kernel_ms']
-            res[f'train_loop_gpu_busy{key}'] = loop['kernel_ms'] / loop['iter_ms']
-            print(f'    {loop["kernel_ms"]:.1f} ms of GPU kernels per iteration (GPU busy '
-                  f'{loop["kernel_ms"] / loop["iter_ms"]:.0%}); profile written to '
-                  f'{args.profile_loop}')
-        if 'val_s_per_run' in res:
-            minutes = projected_schedule_min(cfg, sps, res['val_s_per_run'])
-            res['projected_schedule_min'] = minutes
-            print(f'    projected full schedule ({cfg.train_cfg.max_iters} iterations of '
-                  f'{cfg.train_dataloader.batch_size} + validations): {minutes:.1f} min')
+        run_loop(res, ctx)
     res['load_avg_end'] = list(os.getloadavg())
     if args.out:
         write_json(res, args.out, final=True)

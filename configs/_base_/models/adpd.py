@@ -5,37 +5,17 @@
 
 embed_dims = 512  # d: 512 for Loc-ADPD, 256 for MIL-ADPD
 
-# Fast path on a GPU (all off by default here; results are unchanged up to AMP rounding):
-# * channels_last: set model.data_preprocessor.channels_last=True; the ADPD detector then
-#   converts its own weights to channels_last as well (tensor-core convolutions).
-# * AMP: optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16',
-#   loss_scale=dict(enabled=False)) for bf16 (no loss scaling needed; the default dynamic
-#   scaler costs two host synchronisations per step), or dtype='float16' with
-#   loss_scale='dynamic'.
-# * torch.compile of backbone + heads + loss arithmetic, in place (checkpoint keys
-#   unchanged), falling back to eager with a log line if compilation fails:
-#   custom_hooks = [..., dict(type='ADPDCompileHook', parts=('backbone', 'anatomy_head',
-#                             'pathology_head', 'loss_by_feat'), mode=None)]
-# * data samples stay on the CPU (samples_to_device=False): the heads build the targets of
-#   the whole batch there and copy each target tensor to the GPU once.
-# Measure with tools/analysis_tools/benchmark.py (--amp bf16 --channels-last --compile).
+# The speed layers (bf16, channels_last, torch.compile, CUDA graphs, fused loss forms) are
+# switched on by configs/adpd/loc_adpd_fast-bf16.py; measured in benchmarks/README.md.
 
 model = dict(
     type='ADPD',
-    # eager training on a GPU: the heads and the loss arithmetic (~500 small kernels,
-    # forward and backward) replay as two CUDA graphs (mmadpd/models/detectors/
-    # graphed_heads.py). Same losses and gradients (H100: relative difference 0.0);
-    # H100, bf16, batch 256: ADPD/bare DenseNet121 step 0.966 instead of 0.950, eager
-    # Runner loop at batch 128 1,880 instead of 1,386 samples/s
-    # (benchmarks/h100_2026-11-26_graphheads.json). No effect on a CPU or on compiled
-    # parts (the fast config); False gives the plain eager step.
-    graph_heads=True,
     data_preprocessor=dict(
         type='ADPDDataPreprocessor',
         mean=[0.505 * 255], std=[0.248 * 255],  # grey stats, repeated to 3 channels
         out_channels=3,
-        channels_last=False,  # True is faster on tensor-core GPUs (see above)
-        samples_to_device=False),  # gt/metainfo stay on the CPU (see above)
+        channels_last=False,  # True (the fast config): weights follow the input's format
+        samples_to_device=False),  # gt stays on the CPU: targets are built there
     backbone=dict(
         type='TorchvisionDenseNet',
         arch='densenet121',
@@ -62,9 +42,11 @@ model = dict(
         num_classes=53,
         class_names='PATHOLOGIES',
         # reduction='sum' as the released code that produced the paper's numbers;
-        # 'mean' is what the paper's text describes.
+        # 'mean' is what the paper's text describes. The sum is scaled to the paper's
+        # batch of 128 (same per-sample gradient at any local batch and GPU count).
         loss_cls=dict(type='AsymmetricLoss', gamma_neg=4.0, gamma_pos=1.0, clip=0.05,
-                      eps=1e-8, reduction='sum', loss_weight=0.01),
+                      eps=1e-8, reduction='sum', loss_weight=0.01,
+                      batch_normalize_to=128),
         loss_mil=None),
     postprocessor=dict(
         type='WBFPathologyPostProcessor',
@@ -89,4 +71,4 @@ mil_model = dict(
             absent='exclude',  # 'all_regions' reproduces the reference code's mean over 29
             loss_cls=dict(type='AsymmetricLoss', use_sigmoid=False, gamma_neg=4.0,
                           gamma_pos=1.0, clip=0.05, eps=1e-8, reduction='sum',
-                          loss_weight=0.01))))
+                          loss_weight=0.01, batch_normalize_to=128))))

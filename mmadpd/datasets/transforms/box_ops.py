@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from mmadpd.box_ops import box_area  # noqa: F401 (the transforms' box area)
+
 #: Per-instance keys of a pipeline ``results`` dict; every transform that drops instances
 #: indexes all of them with the same mask so they stay aligned.
 INSTANCE_KEYS: Tuple[str, ...] = ('gt_bboxes', 'gt_bboxes_labels', 'gt_ignore_flags',
@@ -19,12 +21,6 @@ def as_box_array(boxes) -> np.ndarray:
     if hasattr(boxes, 'tensor'):  # mmdet BaseBoxes
         boxes = boxes.tensor.numpy()
     return np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-
-
-def box_area(boxes: np.ndarray) -> np.ndarray:
-    """(N,) areas of xyxy boxes (0 for inverted boxes)."""
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1],
-                                                                  0, None)
 
 
 def eroded_union(boxes: np.ndarray, erosion_rate: float) -> Optional[np.ndarray]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmadpd.box_ops import box_area
+
 
 def as_boxes(boxes, name: str = 'boxes') -> np.ndarray:
     """Return ``boxes`` as a float64 array of shape (N, 4); an empty input gives (0, 4).
@@ -33,8 +35,7 @@ def iou_matrix(boxes_a, boxes_b) -> np.ndarray:
     b = as_boxes(boxes_b, 'boxes_b')
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), dtype=np.float64)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    area_a, area_b = box_area(a), box_area(b)
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)

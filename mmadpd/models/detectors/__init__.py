@@ -1,3 +1,4 @@
-from .adpd import ADPD, boxes_to_original
+from .adpd import ADPD
+from .fast_adpd import FastADPD
 
-__all__ = ['ADPD', 'boxes_to_original']
+__all__ = ['ADPD', 'FastADPD']

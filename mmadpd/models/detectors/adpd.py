@@ -1,7 +1,7 @@
 """ADPD detector: backbone -> AnatomyDETRHead -> RegionPathologyHead -> WBF post-processing."""
 from __future__ import annotations
 
-from collections import OrderedDict
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -11,47 +11,9 @@ from torch import Tensor
 from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 
-from ...utils.compile import without_compiled_methods
-from .graphed_heads import HeadLossGraphs
-from ..heads.region_targets import input_shape_of, upload_dicts
-
-
-def batch_boxes_to_original(boxes: Tensor, samples: Sequence[DetDataSample]) -> Tensor:
-    """Normalised cxcywh of the network input (B, R, 4) -> xyxy ORIGINAL pixels (B, R, 4).
-
-    net px = normalised * (w, h) of the padded network input; original = net px /
-    scale_factor (w_scale, h_scale) + crop_offset (x, y) if a crop was applied; then clamped
-    to ``ori_shape``. Letterbox padding is bottom/right, so it needs no shift. The per-sample
-    numbers are gathered into (B, 1, 4) tensors so the whole batch takes a few tensor ops.
-    """
-    net, scale, offset, upper = [], [], [], []
-    for sample in samples:
-        h, w = input_shape_of(sample)
-        meta = sample.metainfo
-        sx, sy = meta['scale_factor'][:2] if 'scale_factor' in meta else (1.0, 1.0)
-        ox, oy = (meta['crop_offset'][:2] if meta.get('crop_offset') is not None
-                  else (0.0, 0.0))
-        oh, ow = meta.get('ori_shape', (h, w))[:2]
-        net.append((w, h, w, h))
-        scale.append((sx, sy, sx, sy))
-        offset.append((ox, oy, ox, oy))
-        upper.append((ow, oh, ow, oh))
-
-    def column(values):
-        return torch.tensor(values, dtype=torch.float32, device=boxes.device)[:, None]
-
-    # x / 1 and x + 0 are exact, so samples without a scale or crop are unchanged.
-    xyxy = bbox_cxcywh_to_xyxy(boxes.float()) * column(net)
-    xyxy = xyxy / column(scale) + column(offset)
-    return torch.minimum(xyxy.clamp(min=0), column(upper))
-
-
-def boxes_to_original(boxes: Tensor, sample: DetDataSample) -> Tensor:
-    """Normalised cxcywh (R, 4) -> xyxy ORIGINAL pixels (R, 4) of one sample; see
-    :func:`batch_boxes_to_original`."""
-    return batch_boxes_to_original(boxes[None], [sample])[0]
+from ...box_ops import boxes_to_original, input_shape_of
+from ..target_upload import upload_targets
 
 
 @MODELS.register_module()
@@ -69,13 +31,9 @@ class ADPD(BaseDetector):
         data_preprocessor: usually :class:`ADPDDataPreprocessor`; when its
             ``channels_last`` is set, the model's weights are converted to channels_last
             too (both must agree for the fast convolution kernels).
-        graph_heads: eager training on a GPU replays the heads and the loss arithmetic
-            (forward and backward) as CUDA graphs instead of ~500 small kernel launches
-            (:mod:`mmadpd.models.detectors.graphed_heads`: what it needs, what falls back
-            to eager). Off in the class, on in the configs (``configs/_base_/models/
-            adpd.py``); without effect on a CPU and on compiled parts (torch.compile
-            fuses the same kernels). Steps of a gradient accumulation after its first
-            run eagerly.
+        graph_heads: deprecated (one release): ``graph_heads=True`` builds
+            :class:`~mmadpd.models.detectors.fast_adpd.FastADPD`, the fast config's
+            ``type``.
 
     ``predict`` fills every data sample with (CPU tensors: the batch's outputs come back
     from the device in one copy):
@@ -87,6 +45,15 @@ class ADPD(BaseDetector):
     * ``pred_image_probs``: (C,) max over predicted-present regions (0 if none);
     * metainfo ``fused_regions``: per predicted box, the region indices fused into it.
     """
+
+    def __new__(cls, *args, graph_heads: bool = False, **kwargs):
+        # the deprecated ``ADPD(graph_heads=True)`` keeps working: it is the fast layer
+        if graph_heads and cls is ADPD:
+            from .fast_adpd import FastADPD
+            warnings.warn("ADPD(graph_heads=True) is deprecated: use type='FastADPD'",
+                          DeprecationWarning, stacklevel=2)
+            cls = FastADPD
+        return super().__new__(cls)
 
     def __init__(self, backbone: dict, anatomy_head: dict, pathology_head: dict,
                  postprocessor: dict, data_preprocessor: Optional[dict] = None,
@@ -104,35 +71,8 @@ class ADPD(BaseDetector):
         postprocessor.setdefault('class_names', self.pathology_head.class_names)
         self.postprocessor = TASK_UTILS.build(postprocessor)
         self.feature_index = feature_index
-        self.graph_heads = graph_heads
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
         self._apply_memory_format()
-
-    def __getstate__(self):
-        # copies (EMA, deepcopy) and pickles of a compiled model run eagerly, as torch does
-        # for compiled modules (mmadpd.utils.compile); captured CUDA graphs belong to the
-        # original's parameters: a copy captures its own
-        state = without_compiled_methods(super().__getstate__(), type(self))
-        state.pop('_head_graphs', None)
-        return state
-
-    def _apply(self, fn, *args, **kwargs):
-        # .to() / .cuda() / .half() may move or replace parameters: graphs captured
-        # before would read the old ones
-        graphs = self.__dict__.get('_head_graphs')
-        if graphs is not None:
-            graphs.reset()
-        return super()._apply(fn, *args, **kwargs)
-
-    def head_graphs(self) -> Optional[HeadLossGraphs]:
-        """The CUDA graphs of heads + losses for eager training (``graph_heads``), made
-        on first use; None when ``graph_heads`` is off."""
-        if not self.graph_heads:
-            return None
-        graphs = self.__dict__.get('_head_graphs')
-        if graphs is None:
-            graphs = self.__dict__['_head_graphs'] = HeadLossGraphs(self)
-        return graphs
 
     def _apply_memory_format(self) -> None:
         # Conv weights follow the input's memory format; a mismatch makes cuDNN convert
@@ -161,67 +101,36 @@ class ADPD(BaseDetector):
         out, logits = self._heads(batch_inputs)
         return out['presence_logits'], out['boxes'], logits
 
+    def get_targets(self, batch_data_samples: Sequence[DetDataSample], device
+                    ) -> Tuple[Dict[str, Tensor], Dict[str, Optional[Tensor]]]:
+        """Both heads' targets (:meth:`AnatomyDETRHead.get_targets`,
+        :meth:`RegionPathologyHead.get_targets`), built on the host and moved to
+        ``device`` together (:func:`~mmadpd.models.target_upload.upload_targets`)."""
+        return upload_targets(
+            [self.anatomy_head.get_targets(batch_data_samples),
+             self.pathology_head.get_targets(batch_data_samples,
+                                             self.anatomy_head.num_regions)], device)
+
     def loss(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample]
              ) -> Dict[str, Tensor]:
-        # Targets are built for the whole batch on the host with numpy, and both heads'
-        # targets go to the device in ONE asynchronous copy of one pinned buffer. They are
-        # built BEFORE the forward pass: with no host-GPU sync in the step, the host then
-        # does this work (~1 ms per 128 samples on one CPU core) while the GPU still runs
-        # the previous step's backward pass. After the forward the GPU may have caught up
-        # with the host (the small kernels of DenseNet's last blocks take about as long to
-        # launch as to run), and host time spent there would be GPU idle time.
-        targets, cls_targets = upload_dicts(
-            [self.anatomy_head.target_arrays(batch_data_samples),
-             self.pathology_head.target_arrays(batch_data_samples,
-                                               self.anatomy_head.num_regions)],
-            batch_inputs.device)
-        feats = self.extract_feat(batch_inputs)
-        graphs = self.head_graphs()
-        if graphs is not None and graphs.applies(feats):
-            losses = graphs(feats, targets, cls_targets)
-            if losses is not None:
-                return losses
-        out = self.anatomy_head(feats)
-        return self.loss_by_feat(out, self.pathology_head(out['region_feats']), targets,
-                                 cls_targets)
+        """Targets -> heads -> loss terms (``loss_presence``, ``loss_bbox``, ``loss_giou``,
+        ``loss_pathology`` and/or ``loss_mil``)."""
+        # targets first: the host builds them while the device still runs the last step
+        targets, cls_targets = self.get_targets(batch_data_samples, batch_inputs.device)
+        out, logits = self._heads(batch_inputs)
+        return self.loss_by_feat(out, logits, targets, cls_targets)
 
     def loss_by_feat(self, out: Dict[str, Tensor], logits: Tensor,
                      targets: Dict[str, Tensor], cls_targets: Dict[str, Optional[Tensor]]
                      ) -> Dict[str, Tensor]:
         """Both heads' loss terms from their outputs (``out`` of the anatomy head, the
-        pathology ``logits`` (B, N, C)) and targets (:meth:`AnatomyDETRHead.get_targets`,
-        :meth:`RegionPathologyHead.get_targets`). Tensors in, tensors out, the same shapes
-        for every batch: ``mmadpd.utils.compile`` compiles it as one more part, so under
-        torch.compile the loss arithmetic (~150 small kernels eagerly) is fused too."""
+        pathology ``logits`` (B, N, C)) and targets (:meth:`get_targets`). Tensors in,
+        tensors out, the same shapes for every batch."""
         losses = self.anatomy_head.loss_by_feat(out, targets)
         losses.update(self.pathology_head.loss_by_feat(
             logits, targets['present'], cls_targets['region_labels'],
             cls_targets['image_labels']))
         return losses
-
-    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
-        """mmengine's ``parse_losses`` for ADPD's scalar losses: the total is the sum of
-        the terms whose name contains ``'loss'`` and ``log_vars`` holds ``loss`` then every
-        term, as mmengine's. mmengine takes a ``.mean()`` of each term and adds them one
-        by one, a kernel per step of the way in forward and backward; here the scalars
-        are summed in one go, and logged as (detached) views of one stacked copy: the
-        terms themselves may be outputs of a CUDA graph (the compiled ``loss_by_feat``),
-        whose memory the next iteration overwrites, and the logging hooks keep values
-        for many iterations. Anything but scalar tensors of one dtype takes mmengine's
-        path."""
-        names, values = list(losses), list(losses.values())
-        if not all(isinstance(v, Tensor) and v.dim() == 0 for v in values) or \
-                len({(v.dtype, v.device) for v in values}) > 1:
-            return super().parse_losses(losses)
-        if not values:
-            return 0, OrderedDict(loss=0)
-        stacked = torch.stack(values)
-        terms = [v for k, v in losses.items() if 'loss' in k]
-        # ADPD's terms are all losses: the one stack serves the total and the log
-        total = stacked.sum() if len(terms) == len(values) else \
-            (torch.stack(terms).sum() if terms else 0)
-        logged = stacked.detach().unbind()
-        return total, OrderedDict([('loss', total)] + list(zip(names, logged)))
 
     @torch.no_grad()
     def predict(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample],
@@ -237,7 +146,7 @@ class ADPD(BaseDetector):
         boxes, presence, probs = host.split([num_r * 4, num_r, num_r * num_c], 1)
         boxes = boxes.reshape(num_b, num_r, 4)
         probs = probs.reshape(num_b, num_r, num_c)
-        region_boxes = batch_boxes_to_original(boxes, batch_data_samples)
+        region_boxes = boxes_to_original(boxes, batch_data_samples)
         present = presence > self.postprocessor.presence_thr
         image_probs = torch.where(present[..., None], probs, torch.zeros_like(probs))
         image_probs = image_probs.amax(dim=1)

@@ -1,9 +1,8 @@
 """AnatomyDETRHead: one learned query per anatomical region, fixed one-to-one assignment."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -11,9 +10,9 @@ from torch import Tensor, nn
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
-from ..losses.giou_loss import cxcywh_to_xyxy
+from ...box_ops import box_cxcywh_to_xyxy
 from ..vocabulary import resolve_vocabulary
-from .region_targets import box_targets, upload_dicts
+from .region_targets import box_targets
 
 
 def _is_compiling() -> bool:
@@ -32,6 +31,11 @@ class AnatomyDETRHead(BaseModule):
     d->d->d->4 (ReLU, dropout between layers, sigmoid).
 
     Boxes are normalised (cx, cy, w, h) of the network input (the padded batch shape).
+
+    Initialisation: torch's defaults, as in DETR's reference (FACTS.md is silent on it):
+    the query embeddings ``nn.Embedding`` ~ N(0, 1), the projection and the heads'
+    ``nn.Linear`` layers Kaiming-uniform, attention ``in_proj`` Xavier-uniform with zero
+    biases (``nn.MultiheadAttention``), LayerNorms 1 / 0, LayerScale 0.1.
 
     Losses (targets from ``gt_instances``: ``labels`` = region index, ``bboxes`` xyxy
     network-input pixels): presence BCE over all B*N queries; L1 and GIoU only on the
@@ -119,7 +123,7 @@ class AnatomyDETRHead(BaseModule):
         Every image of a batch is unpadded (one shared input size), so the positions are
         those of one all-valid mask. They depend on nothing learned when the encoding has
         no parameters (the sine one), and are then computed once per (h, w, dtype, device)
-        and reused: in an eager step they were ~25 small kernels for one constant. Under
+        and reused (in an eager step they are a few dozen small kernels for a constant). Under
         ``torch.compile`` they are computed in the graph (a cache would break it; the
         compiler folds them instead).
         """
@@ -137,41 +141,28 @@ class AnatomyDETRHead(BaseModule):
                 cache[key] = compute()
         return cache[key]
 
-    def target_arrays(self, batch_data_samples: List[DetDataSample]
-                      ) -> Dict[str, np.ndarray]:
-        """The batch's box targets as numpy arrays, built on the host in one pass
-        (:func:`.region_targets.box_targets`: boxes normalised by each sample's input
-        shape, a region listed twice in one image gets the union box).
+    def get_targets(self, batch_data_samples: List[DetDataSample]) -> Dict[str, Tensor]:
+        """The batch's box targets, built on the host (:func:`.region_targets.box_targets`:
+        boxes normalised by each sample's input shape; a region listed twice in one image
+        gets the union box).
 
-        Returns dict of ``present`` (B, N) bool, ``boxes`` (B, N, 4) float32 normalised
-        cxcywh and the same boxes as ``boxes_xyxy`` (B, N, 4) corners (zeros where absent):
-        the GIoU target, converted here rather than by small kernels on the device.
+        Returns CPU tensors: ``present`` (B, N) bool, ``boxes`` (B, N, 4) float32
+        normalised cxcywh and the same boxes as ``boxes_xyxy`` (B, N, 4) corners (zeros
+        where absent), the GIoU target.
         """
         num_b, num_r = len(batch_data_samples), self.num_regions
         present, boxes = box_targets(batch_data_samples, num_r, 'AnatomyDETRHead')
-        # the loss's own conversion, run here on the CPU (same float32 numbers)
-        boxes_xyxy = cxcywh_to_xyxy(torch.from_numpy(boxes)).numpy()
-        return dict(present=present.reshape(num_b, num_r),
-                    boxes=boxes.reshape(num_b, num_r, 4),
-                    boxes_xyxy=boxes_xyxy.reshape(num_b, num_r, 4))
-
-    def get_targets(self, batch_data_samples: List[DetDataSample],
-                    device: Optional[Union[str, torch.device]] = None
-                    ) -> Dict[str, Tensor]:
-        """:meth:`target_arrays` as tensors on ``device`` (default: the head's device),
-        with one host->device copy (:func:`.region_targets.upload`). (ADPD.loss uploads
-        both heads' targets together.)"""
-        if device is None:
-            device = self.query_embed.weight.device
-        targets, = upload_dicts([self.target_arrays(batch_data_samples)], device)
-        return targets
+        boxes = torch.from_numpy(boxes).reshape(num_b, num_r, 4)
+        return dict(present=torch.from_numpy(present).reshape(num_b, num_r), boxes=boxes,
+                    boxes_xyxy=box_cxcywh_to_xyxy(boxes))
 
     def loss_by_feat(self, outputs: Dict[str, Tensor], targets: Dict[str, Tensor]
                      ) -> Dict[str, Tensor]:
         """Named loss terms: loss_presence, loss_bbox (L1), loss_giou.
 
-        ``targets``: ``present`` (B, N) bool and ``boxes`` (B, N, 4) cxcywh, optionally
-        ``boxes_xyxy`` (B, N, 4) (else converted here). Every region row takes part in the
+        ``targets`` (:meth:`get_targets`, on the outputs' device): ``present`` (B, N)
+        bool and ``boxes`` (B, N, 4) cxcywh, optionally ``boxes_xyxy`` (B, N, 4) (else
+        converted here). Every region row takes part in the
         box losses with weight 1 if present and 0 if absent, divided by the number of
         present regions (a tensor): the sums of gathering the present rows, but with the
         same shapes for every batch and nothing read back to the host, so a compiled
@@ -179,18 +170,17 @@ class AnatomyDETRHead(BaseModule):
         new shape, a recompilation and a new CUDA graph, for every P).
         """
         logits = outputs['presence_logits']
-        present = targets['present'].to(logits.device)
-        weight = present.reshape(-1).float()  # (B*N,) 1 = present
+        weight = targets['present'].reshape(-1).float()  # (B*N,) 1 = present
         loss_presence = self.loss_presence(logits.float().reshape(-1), weight)
         num = weight.sum()
         pred = outputs['boxes'].flatten(0, 1).float()
-        target = targets['boxes'].to(pred.device).flatten(0, 1)
-        target_xyxy = (targets['boxes_xyxy'].to(pred.device).flatten(0, 1)
-                       if 'boxes_xyxy' in targets else cxcywh_to_xyxy(target))
+        target = targets['boxes'].flatten(0, 1)
+        target_xyxy = (targets['boxes_xyxy'].flatten(0, 1) if 'boxes_xyxy' in targets
+                       else box_cxcywh_to_xyxy(target))
         # 0/1 row weights applied to both sides: |p w - t w| = w |p - t|. (mmdet's L1Loss
         # takes a weight too, but checks it on the host: a synchronisation per step.)
         row = weight[:, None]
         loss_bbox = self.loss_bbox(pred * row, target * row, avg_factor=num)
-        loss_giou = self.loss_iou(cxcywh_to_xyxy(pred), target_xyxy, weight=weight,
+        loss_giou = self.loss_iou(box_cxcywh_to_xyxy(pred), target_xyxy, weight=weight,
                                   avg_factor=num)
         return dict(loss_presence=loss_presence, loss_bbox=loss_bbox, loss_giou=loss_giou)

@@ -1,7 +1,7 @@
 """RegionPathologyHead: one linear pathology classifier shared by all region features."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 
 from ..vocabulary import resolve_vocabulary
-from .region_targets import as_array, region_label_targets, upload_dicts
+from .region_targets import as_array, region_label_targets
 
 
 def _img_path(sample: DetDataSample) -> str:
@@ -39,6 +39,9 @@ class RegionPathologyHead(BaseModule):
             ``'PATHOLOGIES'``.
         loss_cls: region-level loss config or None.
         loss_mil: image-level MIL loss config or None.
+
+    Initialisation: torch's default for ``nn.Linear`` (Kaiming-uniform weights, uniform
+    bias), as DETR's class head (FACTS.md is silent on it).
     """
 
     def __init__(self, in_channels: int = 512, num_classes: int = 53,
@@ -63,11 +66,11 @@ class RegionPathologyHead(BaseModule):
         """region_feats (B, N, d) -> logits (B, N, C)."""
         return self.fc(region_feats)
 
-    def target_arrays(self, batch_data_samples: List[DetDataSample], num_regions: int
-                      ) -> Dict[str, Optional[np.ndarray]]:
-        """``region_labels`` (B, N, C) float32 (None unless Loc) and ``image_labels``
-        (B, C) float32 (None unless MIL), built on the host for the whole batch (numpy,
-        :func:`.region_targets.region_label_targets`).
+    def get_targets(self, batch_data_samples: List[DetDataSample], num_regions: int
+                    ) -> Dict[str, Optional[Tensor]]:
+        """CPU tensors ``region_labels`` (B, N, C) float32 (None unless Loc) and
+        ``image_labels`` (B, C) float32 (None unless MIL), built on the host for the whole
+        batch (:func:`.region_targets.region_label_targets`).
 
         A region listed twice in one image gets the OR of its 0/1 labels (matching the
         union box of :class:`AnatomyDETRHead`).
@@ -80,9 +83,9 @@ class RegionPathologyHead(BaseModule):
                     raise KeyError('RegionPathologyHead (Loc mode) needs '
                                    'gt_instances.pathology_labels; missing for '
                                    f'{_img_path(sample)}')
-            region_labels = region_label_targets(
+            region_labels = torch.from_numpy(region_label_targets(
                 batch_data_samples, num_regions, self.num_classes,
-                'RegionPathologyHead').reshape(num_b, num_regions, self.num_classes)
+                'RegionPathologyHead')).reshape(num_b, num_regions, self.num_classes)
         if self.loss_mil is not None:
             rows = []
             for sample in batch_data_samples:
@@ -91,30 +94,18 @@ class RegionPathologyHead(BaseModule):
                                    'gt_image_labels; missing for '
                                    f'{_img_path(sample)}')
                 rows.append(as_array(sample.gt_image_labels, np.float32).reshape(-1))
-            image_labels = np.stack(rows)
+            image_labels = torch.from_numpy(np.stack(rows))
         return dict(region_labels=region_labels, image_labels=image_labels)
-
-    def get_targets(self, batch_data_samples: List[DetDataSample], num_regions: int,
-                    device: Optional[Union[str, torch.device]] = None
-                    ) -> Dict[str, Optional[Tensor]]:
-        """:meth:`target_arrays` as tensors on ``device`` (default: the head's device),
-        with one host->device copy."""
-        if device is None:
-            device = self.fc.weight.device
-        targets, = upload_dicts([self.target_arrays(batch_data_samples, num_regions)],
-                                device)
-        return targets
 
     def loss_by_feat(self, logits: Tensor, present: Tensor, region_labels: Optional[Tensor],
                      image_labels: Optional[Tensor]) -> Dict[str, Tensor]:
-        """logits (B, N, C); present (B, N) bool GT presence. Returns loss_pathology and/or
+        """logits (B, N, C); present (B, N) bool GT presence; the labels of
+        :meth:`get_targets` (on the logits' device). Returns loss_pathology and/or
         loss_mil."""
         losses = {}
-        present = present.to(logits.device)
         if self.loss_cls is not None:
             mask = present[..., None].expand_as(logits)
-            losses['loss_pathology'] = self.loss_cls(logits, region_labels.to(logits.device),
-                                                     mask)
+            losses['loss_pathology'] = self.loss_cls(logits, region_labels, mask)
         if self.loss_mil is not None:
-            losses['loss_mil'] = self.loss_mil(logits, present, image_labels.to(logits.device))
+            losses['loss_mil'] = self.loss_mil(logits, present, image_labels)
         return losses

@@ -1,27 +1,24 @@
 """Per-region training targets of a batch, built on the host with numpy.
 
-Why numpy and not torch CPU ops: these arrays are small (B*N rows) and the work is index
-bookkeeping. On the H100 machine's 16-core host, with 16 DataLoader workers running, the
-torch CPU version of this bookkeeping cost ~200 ms per 128-sample iteration in the real
-training loop (profile: ``index_add_`` -> ``scatter_add_`` 80 ms, ``clamp_`` 8 ms,
-``index_put_`` 7 ms, ``repeat_interleave`` 4 ms per call) against 61 ms of GPU work; the
-same code takes ~2 ms on a quiet 2-core machine. Likely (not proven): torch's CPU kernels
-running OpenMP regions over the main process's 16 threads while the DataLoader workers
-share the cores. numpy does the same bookkeeping single-threaded, without the dispatcher;
-the outputs are bit-identical (same float32 operations, duplicates reduced in input order).
+Why numpy: the arrays are small (B*N rows) and the work is index bookkeeping, which torch's
+CPU operators did more slowly in the real training loop (benchmarks/README.md). The
+outputs are the float32 numbers of the straightforward per-sample loop (duplicates
+reduced in input order). Moving them to the device is :mod:`mmadpd.models.target_upload`.
 
 Conventions: B samples, N regions, M gt instances in the batch (sample order), C classes.
 The flat row of an instance is ``b * N + region_label``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from mmdet.structures import DetDataSample
+
+from ...box_ops import box_xyxy_to_cxcywh, input_shape_of  # noqa: F401 (re-exported)
 
 
 def as_array(values, dtype) -> np.ndarray:
@@ -48,19 +45,6 @@ def concat_arrays(values: Sequence, dtype) -> np.ndarray:
         return as_array(torch.cat(values), dtype)
     return np.concatenate([as_array(v, dtype) for v in values]) if values else \
         np.zeros(0, dtype)
-
-
-def input_shape_of(sample: DetDataSample) -> Tuple[int, int]:
-    """(h, w) of the network input the sample's boxes live in: the padded batch shape set by
-    the data preprocessor, else pad_shape, else img_shape."""
-    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
-        # get() reads one attribute; ``sample.metainfo`` would build a dict of all keys
-        shape = sample.get(key)
-        if shape is not None:
-            h, w = shape[:2]
-            return int(h), int(w)
-    raise KeyError('data sample has none of batch_input_shape/pad_shape/img_shape in its '
-                   'metainfo; cannot normalise its boxes')
 
 
 def flat_region_rows(samples: Sequence[DetDataSample], num_regions: int,
@@ -127,10 +111,8 @@ def box_targets(samples: Sequence[DetDataSample], num_regions: int, owner: str
             xyxy[rows, :2] = np.minimum.reduceat(norm[:, :2], starts, axis=0)
             xyxy[rows, 2:] = np.maximum.reduceat(norm[:, 2:], starts, axis=0)
         present[rows] = True
-    # xyxy -> cxcywh with the float32 operations of mmdet's bbox_xyxy_to_cxcywh (absent
-    # rows stay zeros: their xyxy is zeros)
-    cxcywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / np.float32(2),
-                             xyxy[:, 2:] - xyxy[:, :2]], 1)
+    # absent rows stay zeros: their xyxy is zeros
+    cxcywh = box_xyxy_to_cxcywh(torch.from_numpy(xyxy)).numpy()
     return present, cxcywh
 
 
@@ -149,59 +131,4 @@ def region_label_targets(samples: Sequence[DetDataSample], num_regions: int,
         else:
             order, starts, rows = _groups(rows)
             out[rows] = np.minimum(np.add.reduceat(labels[order], starts, axis=0), 1)
-    return out
-
-
-# numpy dtype -> torch dtype of the views handed out by :func:`unpack`
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64,
-                 np.dtype(bool): torch.bool, np.dtype(np.uint8): torch.uint8}
-
-
-def pack(arrays: Sequence[np.ndarray], pin: bool = False) -> Tuple[Tensor, List[int]]:
-    """The arrays' bytes in one uint8 tensor, each at a 16-byte aligned offset (pinned
-    memory with ``pin``). Returns (buffer, offsets)."""
-    offsets, total = [], 0
-    for a in arrays:
-        offsets.append(total)
-        total += -(-a.nbytes // 16) * 16
-    buffer = torch.empty(max(total, 16), dtype=torch.uint8, pin_memory=pin)
-    flat = buffer.numpy()
-    for a, off in zip(arrays, offsets):
-        flat[off:off + a.nbytes] = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
-    return buffer, offsets
-
-
-def unpack(buffer: Tensor, arrays: Sequence[np.ndarray], offsets: Sequence[int]
-           ) -> List[Tensor]:
-    """Views of ``buffer`` (any device) with the dtypes and shapes of ``arrays``."""
-    return [buffer[off:off + a.nbytes].view(_TORCH_DTYPES[a.dtype]).view(a.shape)
-            for a, off in zip(arrays, offsets)]
-
-
-def upload(arrays: Sequence[np.ndarray], device=None) -> List[Tensor]:
-    """Numpy arrays as tensors on ``device`` with ONE host->device copy for all of them.
-
-    The arrays are packed into one buffer (pinned for CUDA), copied asynchronously, and
-    each tensor is a dtype/shape view of the device buffer (no kernel). One pinned block
-    and one copy per batch instead of one per target tensor: on the H100 host each
-    ``pin_memory()`` call cost ~1.7 ms in the loop profile. ``device`` None or a CPU
-    device: the arrays are wrapped without a copy.
-    """
-    if device is None or torch.device(device).type == 'cpu':
-        return [torch.from_numpy(np.ascontiguousarray(a)) for a in arrays]
-    device = torch.device(device)
-    buffer, offsets = pack(arrays, pin=device.type == 'cuda')
-    # asynchronous: from pinned memory (CUDA), or a device that never blocks (meta)
-    return unpack(buffer.to(device, non_blocking=True), arrays, offsets)
-
-
-def upload_dicts(dicts: Sequence[Dict[str, Optional[np.ndarray]]], device=None
-                 ) -> List[Dict[str, Optional[Tensor]]]:
-    """:func:`upload` for dicts of arrays (None values stay None): all arrays of all
-    dicts in one host->device copy; returns the dicts with tensors."""
-    keys = [(i, k) for i, d in enumerate(dicts) for k, v in d.items() if v is not None]
-    tensors = upload([dicts[i][k] for i, k in keys], device)
-    out = [{k: None for k in d} for d in dicts]
-    for (i, k), t in zip(keys, tensors):
-        out[i][k] = t
     return out

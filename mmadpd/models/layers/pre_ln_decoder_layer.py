@@ -29,11 +29,16 @@ class PreLNDecoderLayer(BaseModule):
         dropout: dropout of attention weights, attention outputs and the FFN.
         drop_path: stochastic-depth probability of the self-attention and FFN branches.
         layer_scale_init: initial LayerScale value of every branch (0 disables it).
+        fused_attention: compute the attentions with
+            :func:`~mmadpd.models.layers.attention.multi_head_attention` (the same
+            parameters and numbers up to float rounding, fewer operators; the fast
+            config's choice) instead of calling the ``nn.MultiheadAttention`` modules.
     """
 
     def __init__(self, embed_dims: int = 256, num_heads: int = 8, ffn_ratio: int = 4,
                  dropout: float = 0.3, drop_path: float = 0.2,
-                 layer_scale_init: float = 0.1, init_cfg: Optional[dict] = None) -> None:
+                 layer_scale_init: float = 0.1, fused_attention: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if embed_dims % num_heads:
             raise ValueError(f'PreLNDecoderLayer: embed_dims {embed_dims} is not divisible '
@@ -44,10 +49,10 @@ class PreLNDecoderLayer(BaseModule):
         self.norm_cross = nn.LayerNorm(embed_dims)
         self.cross_attn = nn.MultiheadAttention(embed_dims, num_heads, dropout=dropout,
                                                 batch_first=True)
-        # torch's modules hold the parameters (state_dict keys, initialisation);
-        # multi_head_attention computes them batch-first in fewer kernels
-        check_plain_attention(self.self_attn)
-        check_plain_attention(self.cross_attn)
+        self.fused_attention = fused_attention
+        if fused_attention:
+            check_plain_attention(self.self_attn)
+            check_plain_attention(self.cross_attn)
         self.norm_ffn = nn.LayerNorm(embed_dims)
         self.dropout = nn.Dropout(dropout)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -65,10 +70,18 @@ class PreLNDecoderLayer(BaseModule):
         """query, query_pos: (B, N, d); memory, memory_pos: (B, L, d). Returns (B, N, d)."""
         h = self.norm_self(query)
         q = h + query_pos
-        attn = multi_head_attention(self.self_attn, q, q, h)
+        attn = self.attention(self.self_attn, q, q, h)
         query = query + self.drop_path(self.ls_self(self.dropout(attn)))
         h = self.norm_cross(query)
-        attn = multi_head_attention(self.cross_attn, h + query_pos, memory + memory_pos,
-                                    memory)
+        attn = self.attention(self.cross_attn, h + query_pos, memory + memory_pos, memory)
         query = query + self.ls_cross(self.dropout(attn))
         return self.ffn(self.norm_ffn(query), identity=query)
+
+    def attention(self, mha: nn.MultiheadAttention, query: Tensor, key: Tensor,
+                  value: Tensor) -> Tensor:
+        """``mha`` on batch-first (B, L, d) inputs, without masks -> (B, Lq, d)."""
+        if self.fused_attention:
+            return multi_head_attention(mha, query, key, value)
+        # torch returns a transposed view; the dropout after the attention draws its mask
+        # in memory order, so contiguous rows give the fused path's masks for a seed
+        return mha(query, key, value, need_weights=False)[0].contiguous()

@@ -2,7 +2,8 @@
 
 MIL-ADPD has no region-level pathology labels: the region probabilities of an image are
 pooled with LSE (r = 5) and the image probability is trained with ASL against the image
-labels (OR over regions).
+labels (OR over regions). Its summed ASL grows with the batch as the region ASL's does;
+the configs scale it the same way (``loss_cls.batch_normalize_to=128``, B = images).
 """
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""ADPD(graph_heads=True): the heads + losses of an eager training step go through
+"""FastADPD, the fast config's layer around ADPD: the same numbers as the plain model
+(fused forms included), the stacked ``parse_losses``, and the CUDA-graphed heads.
+
+Graphs: the heads + losses of an eager training step go through
 torch.cuda.make_graphed_callables. This CPU has no CUDA, so torch's capture is replaced
 by a stand-in that records the call and returns the callable as it is (its eager
 forward); what is checked is everything around it: the same losses and gradients as the
@@ -7,19 +10,31 @@ eager (gradient accumulation included), and the model's state. What the graphs
 themselves compute is checked on a GPU (benchmark.py --graph-heads compares them with the
 eager step, benchmarks/run_gpu.sh step eager_graphed)."""
 import copy
+import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
+from mmengine.model import BaseModel
 
-from mmadpd.models.detectors import graphed_heads
+from mmdet.registry import MODELS
+
+from mmadpd.models.detectors import ADPD, FastADPD, fast_adpd
 from mmadpd.utils.compile import compile_submodules
 
-from adpd_model_builders import deterministic_tiny_adpd, small_training_batch
+from adpd_model_builders import (deterministic_tiny_adpd, small_training_batch,
+                                 tiny_adpd_cfg)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+graphed_heads = fast_adpd  # the module whose capture helpers are replaced
 
 
 def _model(graph_heads=True, mil=True, loc=True):
     # no randomness: the graphed and the plain step are compared element by element
-    return deterministic_tiny_adpd(mil=mil, loc=loc, graph_heads=graph_heads)
+    if graph_heads is None:  # the plain ADPD
+        return deterministic_tiny_adpd(mil=mil, loc=loc)
+    return deterministic_tiny_adpd(mil=mil, loc=loc, type='FastADPD',
+                                   graph_heads=graph_heads)
 
 
 def _batch(num=3):
@@ -62,7 +77,7 @@ def _step(model, batch=None):
 
 @pytest.mark.parametrize('mil,loc', [(True, True), (False, True), (True, False)])
 def test_graphed_step_gives_the_plain_steps_losses_and_gradients(captures, mil, loc):
-    ref_losses, ref_grads = _step(_model(graph_heads=False, mil=mil, loc=loc))
+    ref_losses, ref_grads = _step(_model(graph_heads=None, mil=mil, loc=loc))
     model = _model(mil=mil, loc=loc)
     losses, grads = _step(model)
     assert len(captures) == 1
@@ -150,7 +165,7 @@ def test_gradient_accumulation_runs_eagerly_after_its_first_step(captures, monke
     logged = []
     monkeypatch.setattr(graphed_heads, 'print_log', lambda msg, **kw: logged.append(msg))
     batches = [_batch(3), _batch(3), _batch(3)]
-    ref = accumulate(_model(graph_heads=False), batches)
+    ref = accumulate(_model(graph_heads=None), batches)
     model = _model()
     grads = accumulate(model, batches)
     assert len(captures) == 1 and captures[0]['replays'] == 1  # the first step only
@@ -165,7 +180,7 @@ def test_gradient_accumulation_runs_eagerly_after_its_first_step(captures, monke
 
 def test_state_dict_copies_and_moves(captures):
     model = _model()
-    keys = list(_model(graph_heads=False).state_dict())
+    keys = list(_model(graph_heads=None).state_dict())
     _step(model)
     assert list(model.state_dict()) == keys
     assert len(model.head_graphs().graphs) == 1
@@ -174,3 +189,115 @@ def test_state_dict_copies_and_moves(captures):
     assert clone.head_graphs().model is clone
     model.to(torch.float64)  # parameters replaced: the captured graphs are stale
     assert model.head_graphs().graphs == {}
+
+
+# ---------------------------------------------------------------- the fast layers' numbers
+def _fused(cfg):
+    """``cfg`` with the fast config's layers: FastADPD and every fused form."""
+    cfg = copy.deepcopy(cfg)
+    cfg['type'] = 'FastADPD'
+    head = cfg['anatomy_head']
+    head['layer_cfg'] = dict(head.get('layer_cfg') or {}, fused_attention=True)
+    head['loss_iou'] = dict(head.get('loss_iou') or dict(type='AlignedGIoULoss',
+                                                         loss_weight=2.0), fused=True)
+    path = cfg['pathology_head']
+    if path.get('loss_cls'):
+        path['loss_cls'] = dict(path['loss_cls'], fused=True)
+    if path.get('loss_mil'):
+        mil = path['loss_mil']
+        mil['loss_cls'] = dict(mil.get('loss_cls') or dict(type='AsymmetricLoss',
+                                                            use_sigmoid=False), fused=True)
+    return cfg
+
+
+def _train_and_predict(cfg, batch):
+    """Seeded build, one loss + backward with dropout ON (seeded), then predict."""
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.train()
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    torch.manual_seed(1)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    total, log_vars = model.parse_losses(losses)
+    total.backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    model.eval()
+    data = model.data_preprocessor(copy.deepcopy(batch), False)
+    preds = model.predict(data['inputs'], data['data_samples'])
+    return model, {k: v.detach() for k, v in losses.items()}, total.detach(), grads, preds
+
+
+def _assert_same_step(plain, fast):
+    model, losses, total, grads, preds = plain
+    fmodel, flosses, ftotal, fgrads, fpreds = fast
+    assert type(model) is ADPD and type(fmodel) is FastADPD
+    assert list(flosses) == list(losses)
+    for key in losses:  # the fused forms reorder float arithmetic: rounding only
+        torch.testing.assert_close(flosses[key], losses[key], rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(ftotal, total, rtol=1e-5, atol=1e-7)
+    assert fgrads.keys() == grads.keys()
+    scale = max(float(g.abs().max()) for g in grads.values())
+    for name in grads:  # relative to the largest gradient: BN sums cancel to ~0
+        torch.testing.assert_close(fgrads[name], grads[name], rtol=1e-4,
+                                   atol=1e-5 * scale, msg=name)
+    for p, f in zip(preds, fpreds):
+        torch.testing.assert_close(f.pred_regions.bboxes, p.pred_regions.bboxes)
+        torch.testing.assert_close(f.pred_regions.pathology_probs,
+                                   p.pred_regions.pathology_probs)
+        assert torch.equal(f.pred_instances.labels, p.pred_instances.labels)
+
+
+@pytest.mark.parametrize('mil,loc', [(True, True), (False, True), (True, False)])
+def test_fast_layers_give_the_plain_models_numbers(mil, loc):
+    """Same seed, dropout on: the fused attention draws the plain path's dropout masks,
+    and losses, gradients and predictions agree up to float rounding."""
+    cfg = tiny_adpd_cfg(num_regions=5, num_classes=4, mil=mil, loc=loc)
+    batch = small_training_batch(3)
+    _assert_same_step(_train_and_predict(cfg, batch), _train_and_predict(_fused(cfg), batch))
+
+
+def test_fast_config_step_equals_the_default_configs():
+    """configs/adpd/loc_adpd_fast-bf16.py's model (channels_last off: a CPU) against
+    loc_adpd.py's: 29 regions, 53 classes, d 512, DenseNet121."""
+    from mmadpd.benchmark.steps import synthetic_batch
+    plain = Config.fromfile(osp.join(ROOT, 'configs/adpd/loc_adpd.py')).model
+    fast = Config.fromfile(osp.join(ROOT, 'configs/adpd/loc_adpd_fast-bf16.py')).model
+    fast.data_preprocessor.channels_last = False
+    for cfg in (plain, fast):
+        cfg.backbone.init_cfg = None
+    batch = synthetic_batch(2, 64, 29, 53, torch.device('cpu'))
+    _assert_same_step(_train_and_predict(plain.to_dict(), batch),
+                      _train_and_predict(fast.to_dict(), batch))
+
+
+def test_deprecated_graph_heads_key_builds_the_fast_layer():
+    cfg = tiny_adpd_cfg()
+    with pytest.warns(DeprecationWarning, match='FastADPD'):
+        model = MODELS.build(dict(cfg, graph_heads=True))
+    assert type(model) is FastADPD and model.graph_heads is True
+    assert type(MODELS.build(dict(cfg, graph_heads=False))) is ADPD
+    assert type(copy.deepcopy(model)) is FastADPD
+
+
+def test_parse_losses_equals_mmengine():
+    model = MODELS.build(dict(tiny_adpd_cfg(), type='FastADPD'))
+    leaf = torch.tensor([0.5, 1.25, 2.0, 0.75], requires_grad=True)
+    losses = dict(loss_a=leaf[0] * 2, loss_b=leaf[1] ** 2, acc=leaf[2] + 1,
+                  loss_c=leaf[3].exp())
+    total, log_vars = model.parse_losses(losses)
+    ref_total, ref_log = BaseModel.parse_losses(model, losses)
+    assert list(log_vars) == list(ref_log) == ['loss', 'loss_a', 'loss_b', 'acc', 'loss_c']
+    for key in ref_log:
+        assert torch.allclose(log_vars[key], ref_log[key]), key
+    # logged terms are copies: a term may live in a CUDA graph's memory, which the next
+    # iteration overwrites while the logging hooks still hold the value
+    for key in losses:
+        assert log_vars[key].data_ptr() != losses[key].data_ptr(), key
+        assert not log_vars[key].requires_grad
+    grad, = torch.autograd.grad(total, leaf, retain_graph=True)
+    ref_grad, = torch.autograd.grad(ref_total, leaf)
+    assert torch.equal(grad, ref_grad) and grad[2] == 0  # 'acc' is logged, not trained
+    # non-scalar terms: mmengine's path (its .mean() of each term)
+    total, _ = model.parse_losses(dict(loss_v=leaf[:2] * 1.0))
+    assert torch.allclose(total, leaf[:2].mean())

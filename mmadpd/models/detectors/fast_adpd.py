@@ -1,46 +1,46 @@
-"""ADPD's heads and loss arithmetic as CUDA graphs in EAGER training (opt-in).
+"""FastADPD: ADPD with the fast config's speed layers (``configs/adpd/loc_adpd_fast-bf16.py``).
 
-Why: in an eager training step the backbone's kernels are large and the host keeps ahead
-of the GPU, but between the backbone's forward and backward come the decoder layer, the
-two heads, the losses and their backward: ~500 small kernels (under bf16 autocast ~120 of
-them casts) that take longer to launch than to run, so the GPU waits on the host there
-(H100, batch 256: 109.9 ms per ADPD step for 101.9 ms of kernels, bare DenseNet121 102.2 ms
-for 98.8; benchmarks/h100_2026-11-26_cudagraphs.json). ``torch.cuda.make_graphed_callables``
-captures that stretch once, forward and backward, and replays each as ONE launch. No
-compiler is involved; ``torch.compile`` (the fast config) removes the same host cost by
-fusion and needs none of this.
+Same parameters, state_dict, targets, losses and gradients as :class:`ADPD` (tested:
+``tests/models/test_fast_adpd.py``); what changes is how a training step reaches the
+device:
 
-What is graphed: ``anatomy_head`` -> ``pathology_head`` -> ``ADPD.loss_by_feat`` from the
-backbone map and the batch's target tensors (built on the host before, as always) to the
-loss terms. The graphs are captured at the first training step of each input signature
-(shapes, dtypes, autocast state; at most ``max_signatures``, the rest runs eagerly), with
-autocast's weight cache off as torch requires. Everything else runs eagerly as before,
-and eagerly too: evaluation, CPU tensors, steps without autograd, and compiled heads or
-losses.
+* ``graph_heads``: in EAGER training on a GPU the heads and the loss arithmetic (~500
+  small kernels, forward and backward, that take longer to launch than to run) are
+  captured once with ``torch.cuda.make_graphed_callables`` and replayed as one launch
+  each (:class:`HeadLossGraphs`). No effect on a CPU or on compiled parts: torch.compile
+  fuses the same kernels.
+* :meth:`FastADPD.parse_losses`: the loss terms summed in one operation and logged as
+  detached copies (graph outputs are overwritten by the next replay).
 
-Constraints (torch's, made explicit here):
+Constraints of the graphs (torch's, made explicit here):
   * the heads' gradients are the graph's static buffers (autograd hands them to the
     parameters without a copy), so a replay needs ``.grad`` cleared to None, as
-    mmengine's optimizer wrappers do (``zero_grad()``: ``set_to_none``); a replay into
-    gradients still held would overwrite them before adding them to themselves. A step
-    that finds the heads' gradients set (gradient accumulation: ``accumulative_counts >
-    1``) therefore runs eagerly (logged once) and adds its gradients as autograd always
-    does: the first step of each accumulation is replayed, the others are not.
-  * the loss terms are graph outputs whose memory the next replay overwrites:
-    ``ADPD.parse_losses`` logs copies (as for the compiled ``loss_by_feat``).
+    mmengine's optimizer wrappers do (``zero_grad()``: ``set_to_none``). A step that
+    finds the heads' gradients set (gradient accumulation: ``accumulative_counts > 1``)
+    therefore runs eagerly (logged once): the first step of each accumulation is
+    replayed, the others are not.
+  * graphs are captured at the first training step of each input signature (shapes,
+    dtypes, autocast state; at most ``max_signatures``, the rest runs eagerly), with
+    autocast's weight cache off as torch requires. Evaluation, CPU tensors, steps without
+    autograd and compiled heads or losses run eagerly.
   * parameters are updated in place (optimizers, ``load_state_dict``); moving the model
-    (``.to()``) or replacing parameters after a capture needs :meth:`reset`.
+    (``.to()``) resets the graphs, and copies (EMA, deepcopy) capture their own.
+Measured effect: benchmarks/README.md.
 """
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from mmdet.registry import MODELS
+
 from ...utils.compile import is_compiled
+from .adpd import ADPD
 
 # (dict name, key) of every target tensor, in the order they are passed to the graphs
 TargetKeys = List[Tuple[int, str]]
@@ -174,7 +174,7 @@ class HeadLossGraphs:
             return False
         if not self._told_accumulating:
             self._told_accumulating = True
-            print_log('ADPD(graph_heads=True): the heads still hold gradients from an '
+            print_log('FastADPD(graph_heads=True): the heads still hold gradients from an '
                       'earlier step (gradient accumulation, or no zero_grad between '
                       'steps): such steps run the heads and losses eagerly; the graphs '
                       'replay only after zero_grad(set_to_none=True).',
@@ -186,3 +186,77 @@ def _autocast_state(feats: Tensor) -> tuple:
     device_type = feats.device.type
     return (torch.is_autocast_enabled(device_type),
             torch.get_autocast_dtype(device_type))
+
+
+@MODELS.register_module()
+class FastADPD(ADPD):
+    """:class:`ADPD` with the fast config's speed layers (see the module docstring).
+
+    Args:
+        graph_heads: replay the heads + losses as CUDA graphs in eager GPU training.
+        **kwargs: :class:`ADPD`'s arguments.
+    """
+
+    def __init__(self, *args, graph_heads: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.graph_heads = graph_heads
+
+    def __getstate__(self):
+        # captured CUDA graphs belong to the original's parameters: a copy captures its own
+        state = super().__getstate__()
+        state.pop('_head_graphs', None)
+        return state
+
+    def _apply(self, fn, *args, **kwargs):
+        # .to() / .cuda() / .half() may move or replace parameters: graphs captured
+        # before would read the old ones
+        graphs = self.__dict__.get('_head_graphs')
+        if graphs is not None:
+            graphs.reset()
+        return super()._apply(fn, *args, **kwargs)
+
+    def head_graphs(self) -> Optional[HeadLossGraphs]:
+        """The CUDA graphs of heads + losses, made on first use; None when
+        ``graph_heads`` is off."""
+        if not self.graph_heads:
+            return None
+        graphs = self.__dict__.get('_head_graphs')
+        if graphs is None:
+            graphs = self.__dict__['_head_graphs'] = HeadLossGraphs(self)
+        return graphs
+
+    def loss(self, batch_inputs: Tensor, batch_data_samples: list) -> Dict[str, Tensor]:
+        """:meth:`ADPD.loss`, with the heads and losses replayed as CUDA graphs where
+        they apply."""
+        targets, cls_targets = self.get_targets(batch_data_samples, batch_inputs.device)
+        feats = self.extract_feat(batch_inputs)
+        graphs = self.head_graphs()
+        if graphs is not None and graphs.applies(feats):
+            losses = graphs(feats, targets, cls_targets)
+            if losses is not None:
+                return losses
+        out = self.anatomy_head(feats)
+        return self.loss_by_feat(out, self.pathology_head(out['region_feats']), targets,
+                                 cls_targets)
+
+    def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """mmengine's ``parse_losses`` (the total is the sum of the terms whose name
+        contains ``'loss'``; ``log_vars`` holds ``loss`` then every term) in one stack and
+        one sum instead of a mean and an add per term, with the logged terms detached
+        views of the stacked COPY: a term may be a CUDA-graph output (graphed heads, or
+        the compiled ``loss_by_feat``) that the next iteration overwrites while the
+        logging hooks still hold it. Anything but scalar tensors of one dtype and device
+        takes mmengine's path."""
+        names, values = list(losses), list(losses.values())
+        if not all(isinstance(v, Tensor) and v.dim() == 0 for v in values) or \
+                len({(v.dtype, v.device) for v in values}) > 1:
+            return super().parse_losses(losses)
+        if not values:
+            return 0, OrderedDict(loss=0)
+        stacked = torch.stack(values)
+        terms = [v for k, v in losses.items() if 'loss' in k]
+        # ADPD's terms are all losses: the one stack serves the total and the log
+        total = stacked.sum() if len(terms) == len(values) else \
+            (torch.stack(terms).sum() if terms else 0)
+        logged = stacked.detach().unbind()
+        return total, OrderedDict([('loss', total)] + list(zip(names, logged)))
