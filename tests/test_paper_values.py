@@ -50,8 +50,10 @@ PAPER_CXR8 = {
     'Pneumothorax': ('pneumothorax',)}
 
 # ---------------------------------------------------------------- FACTS.md sections 4-5
+# batch_normalize_to: the summed ASL is scaled to the paper's batch of 128 on one GPU, so
+# its weight against the (mean) box losses does not change with the local batch
 ASL = dict(gamma_neg=4.0, gamma_pos=1.0, clip=0.05, eps=1e-8, reduction='sum',
-           loss_weight=0.01)
+           loss_weight=0.01, batch_normalize_to=128)
 COMMON = {
     # data and augmentation
     'train_dataloader.batch_size': 128,

@@ -15,13 +15,11 @@ _base_ = [
 ]
 
 densenet_ckpt = '{{$MMADPD_DENSENET_CKPT:none}}'  # 'none': random weights
-# The plain ASL sum (no scaling to the paper's batch of 128): the learning rate below and
-# the README's demo results were found with it at batch 16.
+# The pathology loss keeps the paper's scale (ASL sum normalised to a batch of 128, from
+# the model base), so at batch 16 it weighs against the box losses as in the paper.
 model = dict(
     backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=densenet_ckpt)
-                  if densenet_ckpt != 'none' else None),
-    pathology_head=dict(loss_cls=dict(batch_normalize_to=None)))
-mil_model = dict(pathology_head=dict(loss_mil=dict(loss_cls=dict(batch_normalize_to=None))))
+                  if densenet_ckpt != 'none' else None))
 
 max_iters = 600
 warmup_iters = 30
