@@ -29,3 +29,20 @@ def run_rank(rank, world, store, x, y, out):
         torch.save(grads, out)
     dist.barrier()
     dist.destroy_process_group()
+
+
+def run_two_ranks(x, y, out):
+    """Fork 2 gloo ranks over (x, y); rank 0 writes the averaged gradients to ``out``."""
+    import os.path as osp
+
+    import torch.multiprocessing as mp
+    mp.start_processes(run_rank, args=(2, osp.join(osp.dirname(out), 'store'), x, y, out),
+                       nprocs=2, start_method='fork')
+
+
+if __name__ == '__main__':
+    # A fresh interpreter: forking is only safe before autograd has started its threads,
+    # which a test process that already ran backward passes has done.
+    import sys
+    data = torch.load(sys.argv[1])
+    run_two_ranks(data['x'], data['y'], sys.argv[2])

@@ -1,4 +1,5 @@
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -159,14 +160,20 @@ def test_asl_batch_normalize_to_gives_every_batch_the_same_per_sample_scale():
 def test_asl_batch_normalize_to_makes_two_ranks_of_64_equal_one_of_128(tmp_path):
     """1 x 128 in one process vs 2 x 64 under DistributedDataParallel (2 CPU processes,
     gloo): DDP averages the ranks' gradients, so only the normalised sum gives the single
-    process's gradient (the plain sum gives half of it). Forked, not spawned: the ranks
-    start with mmadpd already imported (seconds instead of a minute here)."""
-    import torch.multiprocessing as mp
-    from asl_ddp_worker import asl_grads, run_rank
+    process's gradient (the plain sum gives half of it). The ranks are forked (seconds
+    instead of a minute for spawning) from a fresh interpreter, where no autograd thread
+    exists yet."""
+    import subprocess
+    import sys
+
+    from asl_ddp_worker import asl_grads
     x, y = _asl_data(128)
-    out = tmp_path / 'grads.pt'
-    mp.start_processes(run_rank, args=(2, str(tmp_path / 'store'), x, y, str(out)),
-                       nprocs=2, start_method='fork')
+    data, out = tmp_path / 'data.pt', tmp_path / 'grads.pt'
+    torch.save(dict(x=x, y=y), data)
+    worker = osp.join(osp.dirname(osp.abspath(__file__)), 'asl_ddp_worker.py')
+    proc = subprocess.run([sys.executable, worker, str(data), str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
     ddp = torch.load(out)
     single = {norm: asl_grads(x, y, norm) for norm in (128, None)}
     torch.testing.assert_close(ddp[128], single[128], rtol=1e-5, atol=1e-7)
