@@ -2,18 +2,28 @@
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] --out-dir DIR
                           [--score-thr F] [--device cpu|cuda] [--batch-size N]
+                          [--workers N] [--backend pytorch|onnxruntime] [--onnx-model F]
+                          [--resume] [--no-overlay] [--launcher none|pytorch]
 
 Writes per input ``DIR/<stem>.json`` (pathology boxes [x1, y1, x2, y2] in original
 pixels with class, score and the regions fused into each box, plus every region's box,
-presence and per-class probabilities) and ``DIR/<stem>.png`` (overlay), and
-``DIR/summary.json`` / ``DIR/summary.csv`` listing every input with status ok/failed and
-the reason. Folders are searched recursively (sorted). Two inputs with the same stem get
-``<stem>``, ``<stem>__2``, ... in input order. A bad input (not an image, truncated or
-empty file, unsupported DICOM, unreadable path) is reported and skipped; the exit code is
-1 if any input failed, 0 otherwise (2 for a wrong command line or a missing
-config/checkpoint).
+presence and per-class probabilities) and ``DIR/<stem>.png`` (overlay; ``--no-overlay``
+skips it), and ``DIR/summary.json`` / ``DIR/summary.csv`` listing every input with status
+ok/failed and the reason. Folders are searched recursively (sorted). Two inputs with the
+same stem get ``<stem>``, ``<stem>__2``, ... in input order. A bad input (not an image,
+truncated or empty file, unsupported DICOM, unreadable path) is reported and skipped; the
+exit code is 1 if any input failed, 0 otherwise (2 for a wrong command line or a missing
+config/checkpoint, 130 when interrupted).
+
+Archive scale: ``--workers`` DataLoader processes decode while the network runs; a
+progress bar shows rate and ETA; every finished input is appended to ``summary.csv`` at
+once; outputs are written atomically (the JSON last), so an interrupted run (Ctrl-C,
+SIGKILL) leaves no half-written file and ``--resume`` skips the inputs whose JSON is
+complete. ``tools/dist_infer.sh`` runs one process per GPU (or CPU process with gloo),
+each on a shard of the input list; rank 0 writes the summary.
 """
 import argparse
+import os
 import os.path as osp
 import sys
 import time
@@ -31,7 +41,46 @@ def parse_args(argv=None):
     parser.add_argument('--device', default=None,
                         help="'cpu', 'cuda', 'cuda:1' (default: cuda if available)")
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--workers', type=int, default=2,
+                        help='DataLoader processes decoding inputs (0: none)')
+    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch')
+    parser.add_argument('--onnx-model', help='for --backend onnxruntime (default: '
+                        'CHECKPOINT with .onnx, as tools/deployment/pytorch2onnx.py writes)')
+    parser.add_argument('--resume', action='store_true',
+                        help='skip inputs whose JSON in --out-dir is complete')
+    parser.add_argument('--no-overlay', action='store_true', help='write no overlay PNGs')
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                        help='pytorch: one shard per torchrun process (tools/dist_infer.sh)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     return parser.parse_args(argv)
+
+
+def _init_distributed(args):
+    """(rank, world size); for --launcher pytorch the process group over torchrun's env."""
+    if args.launcher == 'none':
+        return 0, 1
+    import torch
+    from mmengine.dist import get_dist_info, init_dist
+
+    use_cuda = args.backend == 'pytorch' and (
+        args.device or ('cuda' if torch.cuda.is_available() else 'cpu')).startswith('cuda')
+    init_dist('pytorch', backend='nccl' if use_cuda else 'gloo')
+    if use_cuda:
+        args.device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
+    return get_dist_info()
+
+
+def _progress_bar(total, rank):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit='img', dynamic_ncols=True, disable=rank != 0,
+               desc='infer' if rank == 0 else None, mininterval=1.0)
+
+    def report(row, done, _total):
+        bar.update(done - bar.n)
+        if row['status'] != 'ok':
+            bar.write(f'FAILED  {row["input"]}: {row["reason"]}', file=sys.stderr)
+    return bar, report
 
 
 def main(argv=None) -> int:
@@ -40,33 +89,55 @@ def main(argv=None) -> int:
         if not osp.isfile(path):
             print(f'error: {what} file not found: {path}', file=sys.stderr)
             return 2
-    if args.batch_size < 1:
-        print('error: --batch-size must be >= 1', file=sys.stderr)
+    if args.batch_size < 1 or args.workers < 0:
+        print('error: --batch-size must be >= 1 and --workers >= 0', file=sys.stderr)
         return 2
 
-    from mmadpd.apis import ADPDInferencer
+    from mmadpd.apis import ADPDInferencer, expand_inputs, unique_stems, write_summary
+    from mmadpd.apis.archive import run_archive
 
+    rank, world = _init_distributed(args)
     inferencer = ADPDInferencer(args.config, args.checkpoint, device=args.device,
-                                batch_size=args.batch_size, score_thr=args.score_thr)
+                                batch_size=args.batch_size, score_thr=args.score_thr,
+                                backend=args.backend, onnx_model=args.onnx_model,
+                                cfg_options={'model.postprocessor.batched': True})
+    items = expand_inputs(args.inputs)
+    stems = unique_stems(item.name for item in items)
+    shard = list(range(rank, len(items), world))  # rank r: inputs r, r + W, r + 2W, ...
     start = time.perf_counter()
+    bar, report = _progress_bar(len(shard), rank)
+    interrupted = False
+    try:
+        rows = run_archive(inferencer, items, stems, args.out_dir, indices=shard,
+                           batch_size=args.batch_size, workers=args.workers,
+                           overlay=not args.no_overlay, resume=args.resume,
+                           log_name='summary.csv' if world == 1 else f'summary.rank{rank}.csv',
+                           progress=report)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    if interrupted:
+        print(f'interrupted: the outputs written so far are complete; rerun with --resume '
+              f'to finish (finished inputs are listed in {args.out_dir}/summary*.csv)',
+              file=sys.stderr)
+        return 130
+    if world > 1:
+        from mmengine.dist import all_gather_object
 
-    def report(row, done, total):
-        if row['status'] == 'ok':
-            print(f'[{done}/{total}] ok      {row["input"]} -> {row["json"]} '
-                  f'({row["num_pathologies"]} pathology boxes)', flush=True)
-        else:
-            print(f'[{done}/{total}] FAILED  {row["input"]}: {row["reason"]}', flush=True)
-
-    result = inferencer(args.inputs, out_dir=args.out_dir, on_error='skip', progress=report)
-    n_ok, n_failed = len(result['predictions']), len(result['failures'])
-    print(f'{n_ok} image(s) done, {n_failed} failed in {time.perf_counter() - start:.1f} s; '
-          f'summary: {osp.join(args.out_dir, "summary.json")}', flush=True)
-    if n_failed:
-        print(f'error: {n_failed} input(s) failed:', file=sys.stderr)
-        for failure in result['failures']:
-            print(f'  {failure["input"]}: {failure["reason"]}', file=sys.stderr)
-        return 1
-    return 0
+        parts = all_gather_object(rows)  # rank r's rows: inputs r, r + W, ... in order
+        rows = [parts[i % world][i // world] for i in range(len(items))]
+    failures = [row for row in rows if row['status'] != 'ok']
+    if rank == 0:
+        write_summary(args.out_dir, rows)
+        print(f'{len(rows) - len(failures)} image(s) done, {len(failures)} failed in '
+              f'{time.perf_counter() - start:.1f} s ({world} process(es)); summary: '
+              f'{osp.join(args.out_dir, "summary.json")}', flush=True)
+        if failures:
+            print(f'error: {len(failures)} input(s) failed:', file=sys.stderr)
+            for row in failures:
+                print(f'  {row["input"]}: {row["reason"]}', file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == '__main__':

@@ -30,6 +30,7 @@ from ..anatomy import CXR8_CLASSES, PATHOLOGIES, REGIONS
 from .errors import ImageLoadError
 from .image_io import LoadedImage, image_from_array, load_image
 from .input_discovery import InputItem, expand_inputs
+from .onnx_backend import BACKENDS, OnnxRuntimeNetwork, default_onnx_path
 from .results import (atomic_write_json, atomic_write_png, build_result, unique_stems,
                       write_summary)
 
@@ -67,11 +68,16 @@ class ADPDInferencer:
         batch_size: images per forward pass.
         score_thr: default for ``__call__`` (pathology boxes below it are not reported).
         cfg_options: dict merged into the config before building (``--cfg-options``).
+        backend: ``'pytorch'`` or ``'onnxruntime'`` (the network exported by
+            ``tools/deployment/pytorch2onnx.py`` run on the CPU; preprocessing and
+            post-processing stay the model's own).
+        onnx_model: the ``.onnx`` file (default: ``weights`` with ``.onnx``).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
                  batch_size: int = 1, score_thr: float = 0.0,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None, backend: str = 'pytorch',
+                 onnx_model: Optional[str] = None) -> None:
         from mmengine.config import Config
         from mmengine.dataset import Compose
         from mmengine.runner import load_checkpoint
@@ -80,6 +86,8 @@ class ADPDInferencer:
 
         from ..utils import register_all_modules
 
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         register_all_modules(init_default_scope=True)
         self.config_path = model if isinstance(model, (str, os.PathLike)) else None
         cfg = Config.fromfile(os.fspath(model)) if self.config_path else copy.deepcopy(model)
@@ -91,9 +99,15 @@ class ADPDInferencer:
         self.score_thr = float(score_thr)
 
         self.model = MODELS.build(cfg.model)
+        self.backend = backend
+        self.network = None
+        if backend == 'onnxruntime':  # a CPU runtime: the tensors around it stay there too
+            self.network = OnnxRuntimeNetwork(onnx_model or default_onnx_path(weights))
+            self.device = 'cpu'
         if weights is None:
-            warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
-                          'initialisation; predictions are meaningless')
+            if backend == 'pytorch':
+                warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
+                              'initialisation; predictions are meaningless')
         else:
             if not osp.isfile(weights):
                 raise FileNotFoundError(f'checkpoint not found: {weights}')
@@ -124,6 +138,7 @@ class ADPDInferencer:
             'presence_thr': self.presence_thr,
             'prob_thr': getattr(post, 'prob_thr', None),
             'fusion': getattr(post, 'fusion', None),
+            'backend': backend,
         }
 
     # ------------------------------------------------------------------ public API
@@ -185,20 +200,9 @@ class ADPDInferencer:
             if ready:
                 samples = self._forward([data for *_, data in ready])
                 for (item, stem, loaded, _), sample in zip(ready, samples):
-                    result = build_result(sample, item.name, loaded.width, loaded.height,
-                                          self.class_names, self.region_names,
-                                          self.training_classes, self.presence_thr,
-                                          score_thr, model_info)
-                    vis = self.visualize(loaded.image, result) \
-                        if (out_dir or return_vis) else None
-                    row = {'input': item.name, 'status': 'ok', 'reason': '',
-                           'width': loaded.width, 'height': loaded.height,
-                           'num_pathologies': len(result['pathologies'])}
-                    if out_dir:
-                        row['json'] = osp.join(out_dir, f'{stem}.json')
-                        row['png'] = osp.join(out_dir, f'{stem}.png')
-                        atomic_write_json(row['json'], result)
-                        atomic_write_png(row['png'], vis)
+                    result, vis, row = self.process_result(
+                        item, stem, loaded, sample, out_dir, score_thr, model_info,
+                        overlay=bool(out_dir or return_vis))
                     predictions.append(result)
                     if return_vis:
                         visuals.append(vis)
@@ -210,6 +214,28 @@ class ADPDInferencer:
         return {'predictions': predictions,
                 'visualization': visuals if return_vis else None,
                 'failures': failures}
+
+    def process_result(self, item: InputItem, stem: Optional[str], loaded: LoadedImage,
+                       sample, out_dir: Optional[str], score_thr: float, model_info: Dict,
+                       overlay: bool = True):
+        """One model output -> ``(result dict, overlay RGB or None, summary row)``, writing
+        ``<stem>.png`` then ``<stem>.json`` into ``out_dir`` if given (the JSON last: an
+        existing JSON means this input is done, see ``tools/infer.py --resume``). The one
+        per-file step of both this class's loop and the archive runner."""
+        result = build_result(sample, item.name, loaded.width, loaded.height,
+                              self.class_names, self.region_names, self.training_classes,
+                              self.presence_thr, score_thr, model_info)
+        vis = self.visualize(loaded.image, result) if overlay else None
+        row = {'input': item.name, 'status': 'ok', 'reason': '', 'json': None, 'png': None,
+               'width': loaded.width, 'height': loaded.height,
+               'num_pathologies': len(result['pathologies'])}
+        if out_dir:
+            if vis is not None:
+                row['png'] = osp.join(out_dir, f'{stem}.png')
+                atomic_write_png(row['png'], vis)
+            row['json'] = osp.join(out_dir, f'{stem}.json')
+            atomic_write_json(row['json'], result)
+        return result, vis, row
 
     def visualize(self, image: np.ndarray, result: Dict) -> np.ndarray:
         """Overlay of one result on its grey image (faint outlines of present regions,
@@ -263,7 +289,10 @@ class ADPDInferencer:
     def _forward(self, batch: List[Dict]) -> List:
         from mmengine.dataset import pseudo_collate
 
-        return self.model.test_step(pseudo_collate(batch))
+        if self.network is None:
+            return self.model.test_step(pseudo_collate(batch))
+        data = self.model.data_preprocessor(pseudo_collate(batch), False)
+        return self.model.predict_by_feat(*self.network(data['inputs']), data['data_samples'])
 
 
 def _failed_row(name: str, reason: str) -> Dict:
