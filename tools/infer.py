@@ -60,14 +60,15 @@ def _init_distributed(args):
     if args.launcher == 'none':
         return 0, 1
     import torch
-    from mmengine.dist import get_dist_info, init_dist
+    import torch.distributed as dist
 
     use_cuda = args.backend == 'pytorch' and (
         args.device or ('cuda' if torch.cuda.is_available() else 'cpu')).startswith('cuda')
-    init_dist('pytorch', backend='nccl' if use_cuda else 'gloo')
-    if use_cuda:
+    if use_cuda:  # (mmengine's init_dist always picks a CUDA device: no CPU runs)
         args.device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0))}'
-    return get_dist_info()
+        torch.cuda.set_device(args.device)
+    dist.init_process_group(backend='nccl' if use_cuda else 'gloo')
+    return dist.get_rank(), dist.get_world_size()
 
 
 def _progress_bar(total, rank):
@@ -123,9 +124,10 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 130
     if world > 1:
-        from mmengine.dist import all_gather_object
+        import torch.distributed as dist
 
-        parts = all_gather_object(rows)  # rank r's rows: inputs r, r + W, ... in order
+        parts = [None] * world
+        dist.all_gather_object(parts, rows)  # rank r's rows: inputs r, r + W, ... in order
         rows = [parts[i % world][i // world] for i in range(len(items))]
     failures = [row for row in rows if row['status'] != 'ok']
     if rank == 0:
@@ -137,6 +139,10 @@ def main(argv=None) -> int:
             print(f'error: {len(failures)} input(s) failed:', file=sys.stderr)
             for row in failures:
                 print(f'  {row["input"]}: {row["reason"]}', file=sys.stderr)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return 1 if failures else 0
 
 

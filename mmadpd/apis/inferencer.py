@@ -72,12 +72,13 @@ class ADPDInferencer:
             ``tools/deployment/pytorch2onnx.py`` run on the CPU; preprocessing and
             post-processing stay the model's own).
         onnx_model: the ``.onnx`` file (default: ``weights`` with ``.onnx``).
+        onnx_threads: ONNX Runtime's intra-op threads (None: one per core).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
                  batch_size: int = 1, score_thr: float = 0.0,
                  cfg_options: Optional[dict] = None, backend: str = 'pytorch',
-                 onnx_model: Optional[str] = None) -> None:
+                 onnx_model: Optional[str] = None, onnx_threads: Optional[int] = None) -> None:
         from mmengine.config import Config
         from mmengine.dataset import Compose
         from mmengine.runner import load_checkpoint
@@ -102,7 +103,8 @@ class ADPDInferencer:
         self.backend = backend
         self.network = None
         if backend == 'onnxruntime':  # a CPU runtime: the tensors around it stay there too
-            self.network = OnnxRuntimeNetwork(onnx_model or default_onnx_path(weights))
+            self.network = OnnxRuntimeNetwork(onnx_model or default_onnx_path(weights),
+                                              num_threads=onnx_threads)
             self.device = 'cpu'
         if weights is None:
             if backend == 'pytorch':
