@@ -7,7 +7,8 @@ and without overlays (issue 26). The issue's measurement is 2,000 PNGs:
 
 Each of the four runs is a fresh ``tools/infer.py`` process; its rate is the tool's own
 "N image(s) done ... in S s" (from the first input to the last output, model loading
-excluded). The model has random weights with all regions present and every pathology
+excluded); torch (OMP_NUM_THREADS) and ONNX Runtime (--onnx-threads) both get --threads
+intra-op threads. The model has random weights with all regions present and every pathology
 positive (the heaviest post-processing and overlay case); the ONNX file is exported once
 with ``tools/deployment/pytorch2onnx.py --dynamic-batch``. The JSON records the load
 average before and after each run.
@@ -75,7 +76,8 @@ def main(argv=None):
             out = osp.join(work, 'out_' + name)
             cmd = [sys.executable, osp.join(REPO, 'tools', 'infer.py'), args.config, ckpt,
                    images, '--out-dir', out, '--device', 'cpu', '--backend', backend,
-                   '--onnx-model', onnx_path, '--workers', str(args.workers),
+                   '--onnx-model', onnx_path, '--onnx-threads', str(args.threads),
+                   '--workers', str(args.workers),
                    '--batch-size', str(args.batch_size)] + ([] if overlay else ['--no-overlay'])
             load_start, start = list(os.getloadavg()), time.perf_counter()
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)

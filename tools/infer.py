@@ -3,6 +3,7 @@
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] --out-dir DIR
                           [--score-thr F] [--device cpu|cuda] [--batch-size N]
                           [--workers N] [--backend pytorch|onnxruntime] [--onnx-model F]
+                          [--onnx-threads N]
                           [--resume] [--no-overlay] [--launcher none|pytorch]
 
 Writes per input ``DIR/<stem>.json`` (pathology boxes [x1, y1, x2, y2] in original
@@ -46,6 +47,8 @@ def parse_args(argv=None):
     parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch')
     parser.add_argument('--onnx-model', help='for --backend onnxruntime (default: '
                         'CHECKPOINT with .onnx, as tools/deployment/pytorch2onnx.py writes)')
+    parser.add_argument('--onnx-threads', type=int, default=None,
+                        help="ONNX Runtime's intra-op threads (default: one per core)")
     parser.add_argument('--resume', action='store_true',
                         help='skip inputs whose JSON in --out-dir is complete')
     parser.add_argument('--no-overlay', action='store_true', help='write no overlay PNGs')
@@ -101,6 +104,7 @@ def main(argv=None) -> int:
     inferencer = ADPDInferencer(args.config, args.checkpoint, device=args.device,
                                 batch_size=args.batch_size, score_thr=args.score_thr,
                                 backend=args.backend, onnx_model=args.onnx_model,
+                                onnx_threads=args.onnx_threads,
                                 cfg_options={'model.postprocessor.batched': True})
     items = expand_inputs(args.inputs)
     stems = unique_stems(item.name for item in items)

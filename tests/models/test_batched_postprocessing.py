@@ -153,3 +153,13 @@ def test_postprocessor_switch_is_off_by_default_and_configurable():
     logits = np.where(present, 1.0, 0.0)
     assert_same_results(TASK_UTILS.build(common).process_batch(boxes, logits, probs, sizes),
                         pp.process_batch(boxes, logits, probs, sizes))
+
+
+def test_benchmark_part_reports_both_paths_and_their_equality():
+    from mmadpd.benchmark.inference_scale import bench_postprocess
+
+    pp = TASK_UTILS.build(dict(type='WBFPathologyPostProcessor', class_names='PATHOLOGIES',
+                               target_classes='CXR8_CLASSES', class_mapping='CXR8_MAPPING'))
+    res = bench_postprocess(pp, num_regions=29, num_classes=NUM_C, batch=8, repeats=1)
+    assert res['outputs_identical'] is True and pp.batched is False  # copies were switched
+    assert res['batched_ms_per_img'] > 0 and res['per_image_ms_per_img'] > 0
