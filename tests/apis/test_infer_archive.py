@@ -88,8 +88,9 @@ def test_interrupted_runs_resume_without_redoing_finished_inputs(png_folder, ran
     rc, err = _interrupt(_cmd(png_folder, out, random_ckpt), out, 2, signal.SIGINT)
     assert rc == 130 and '--resume' in err, err[-2000:]
     _assert_only_complete_files(out)
-    first = _mtimes(out)
-    assert len(_summary_inputs(out)) >= len(first) // 2  # appended as results arrived
+    first = _mtimes(out)  # JSON + PNG per finished input
+    # appended as results arrived (the interrupt may fall between a JSON and its line)
+    assert len(_summary_inputs(out)) >= len(first) // 2 - 1 >= 1
 
     rc, _ = _interrupt(_cmd(png_folder, out, random_ckpt, '--resume'), out,
                        len(first) // 2 + 2, signal.SIGKILL)
