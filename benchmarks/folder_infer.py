@@ -14,7 +14,6 @@ with ``tools/deployment/pytorch2onnx.py --dynamic-batch``. The JSON records the 
 average before and after each run.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import re

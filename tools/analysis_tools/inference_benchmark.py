@@ -14,7 +14,6 @@ chest X-rays (``make_phantom``) written as 8-bit PNGs of --file-size px. The JSO
 load average before and after: numbers from a loaded machine are upper bounds.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import platform
