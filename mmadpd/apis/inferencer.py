@@ -21,7 +21,7 @@ import copy
 import os
 import os.path as osp
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,6 +35,7 @@ from .input_discovery import InputItem, expand_inputs
 from .results import build_result, json_bytes, png_bytes, unique_stems, write_summary
 from .safe_write import make_folder, write_all_or_nothing
 from .view_guard import guard_view
+from .onnx_backend import BACKENDS, OnnxRuntimeNetwork, default_onnx_path
 
 # the overlay PNG is for looking at: large radiographs are drawn at this long side,
 # small ones enlarged to this short side so labels and legend stay legible
@@ -72,11 +73,18 @@ class ADPDInferencer:
         cfg_options: dict merged into the config before building (``--cfg-options``).
         allow_views: DICOM views processed although not frontal, e.g. ``('LL',)`` or
             ``('all',)``; lateral views are refused otherwise (:mod:`.view_guard`).
+        backend: ``'pytorch'`` or ``'onnxruntime'`` (the network exported by
+            ``tools/deployment/pytorch2onnx.py`` run on the CPU; preprocessing and
+            post-processing stay the model's own).
+        onnx_model: the ``.onnx`` file (default: ``weights`` with ``.onnx``).
+        onnx_threads: ONNX Runtime's intra-op threads (None: one per core).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
                  batch_size: int = 1, score_thr: float = 0.0,
-                 cfg_options: Optional[dict] = None, allow_views: Sequence[str] = ()) -> None:
+                 cfg_options: Optional[dict] = None, allow_views: Sequence[str] = (),
+                 backend: str = 'pytorch', onnx_model: Optional[str] = None,
+                 onnx_threads: Optional[int] = None) -> None:
         from mmengine.config import Config
         from mmengine.dataset import Compose
         from mmengine.runner import load_checkpoint
@@ -85,6 +93,8 @@ class ADPDInferencer:
 
         from ..utils import register_all_modules
 
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         register_all_modules(init_default_scope=True)
         self.config_path = model if isinstance(model, (str, os.PathLike)) else None
         cfg = Config.fromfile(os.fspath(model)) if self.config_path else copy.deepcopy(model)
@@ -97,9 +107,16 @@ class ADPDInferencer:
         self.allow_views = tuple(allow_views)
 
         self.model = MODELS.build(cfg.model)
+        self.backend = backend
+        self.network = None
+        if backend == 'onnxruntime':  # a CPU runtime: the tensors around it stay there too
+            self.network = OnnxRuntimeNetwork(onnx_model or default_onnx_path(weights),
+                                              num_threads=onnx_threads)
+            self.device = 'cpu'
         if weights is None:
-            warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
-                          'initialisation; predictions are meaningless')
+            if backend == 'pytorch':
+                warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
+                              'initialisation; predictions are meaningless')
         else:
             if not osp.isfile(weights):
                 raise FileNotFoundError(f'checkpoint not found: {weights}')
@@ -132,6 +149,7 @@ class ADPDInferencer:
             'presence_thr': self.presence_thr,
             'prob_thr': getattr(post, 'prob_thr', None),
             'fusion': getattr(post, 'fusion', None),
+            'backend': backend,
         }
 
     # ------------------------------------------------------------------ public API
@@ -189,8 +207,7 @@ class ADPDInferencer:
             for item, stem in zip(items[start:start + batch_size],
                                   stems[start:start + batch_size]):
                 try:
-                    loaded = guard_view(self._load(item), self.allow_views)
-                    ready.append((item, stem, loaded, self._prepare(loaded, item, len(ready))))
+                    ready.append((item, stem, *self.load_and_prepare(item, len(ready))))
                 except Exception as exc:  # whatever the type: this file's failure only
                     if on_error == 'raise':
                         raise
@@ -201,14 +218,15 @@ class ADPDInferencer:
                 try:
                     if isinstance(sample, Exception):
                         raise sample
-                    result, vis, row = self._finish(item, stem, loaded, sample, out_dir,
-                                                    return_vis, score_thr, model_info)
+                    result, vis, row = self.process_result(
+                        item, stem, loaded, sample, out_dir, score_thr, model_info,
+                        overlay=bool(out_dir or return_vis))
                 except Exception as exc:
                     if on_error == 'raise':
                         raise
                     record(_failed_row(item.name, exception_reason(exc)))
                     continue
-                written += [row['json'], row['png']] if out_dir else []
+                written += [path for path in (row['json'], row['png']) if path]
                 predictions.append(result)
                 if return_vis:
                     visuals.append(vis)
@@ -220,6 +238,32 @@ class ADPDInferencer:
         return {'predictions': predictions,
                 'visualization': visuals if return_vis else None,
                 'failures': failures}
+
+    def process_result(self, item: InputItem, stem: Optional[str], loaded: LoadedImage,
+                       sample, out_dir: Optional[str], score_thr: float, model_info: Dict,
+                       overlay: bool = True):
+        """One model output -> ``(result dict, overlay RGB or None, summary row)``, writing
+        ``<stem>.png`` then ``<stem>.json`` into ``out_dir`` if given, all or nothing (the
+        JSON last: an existing JSON means this input is done, see ``tools/infer.py
+        --resume``). The one per-file step of both this class's loop and the archive
+        runner."""
+        result = build_result(sample, item.name, loaded.width, loaded.height,
+                              self.class_names, self.region_names, self.training_classes,
+                              self.presence_thr, score_thr, model_info)
+        add_input_fields(result, loaded)
+        vis = self.visualize(loaded.image, result) if overlay else None
+        row = {'input': item.name, 'status': 'ok', 'reason': '', 'json': None, 'png': None,
+               'width': loaded.width, 'height': loaded.height,
+               'num_pathologies': len(result['pathologies'])}
+        if out_dir:
+            files = []
+            if vis is not None:
+                row['png'] = osp.join(out_dir, f'{stem}.png')
+                files.append((row['png'], png_bytes(vis)))
+            row['json'] = osp.join(out_dir, f'{stem}.json')
+            files.append((row['json'], json_bytes(result)))
+            write_all_or_nothing(files)  # renamed in this order: the JSON last
+        return result, vis, row
 
     def visualize(self, image: np.ndarray, result: Dict) -> np.ndarray:
         """Overlay of one result on its grey image (faint outlines of present regions,
@@ -254,26 +298,6 @@ class ADPDInferencer:
         return visualizer
 
     # ------------------------------------------------------------------ internals
-    def _finish(self, item: InputItem, stem: Optional[str], loaded: LoadedImage, sample,
-                out_dir: Optional[str], return_vis: bool, score_thr: float,
-                model_info: Dict):
-        """One model output -> ``(result dict, overlay or None, summary row)``; with
-        ``out_dir`` its JSON and PNG are written all-or-nothing."""
-        result = build_result(sample, item.name, loaded.width, loaded.height,
-                              self.class_names, self.region_names, self.training_classes,
-                              self.presence_thr, score_thr, model_info)
-        add_input_fields(result, loaded)
-        vis = self.visualize(loaded.image, result) if (out_dir or return_vis) else None
-        row = {'input': item.name, 'status': 'ok', 'reason': '',
-               'width': loaded.width, 'height': loaded.height,
-               'num_pathologies': len(result['pathologies'])}
-        if out_dir:
-            row['json'] = osp.join(out_dir, f'{stem}.json')
-            row['png'] = osp.join(out_dir, f'{stem}.png')
-            write_all_or_nothing([(row['json'], json_bytes(result)),
-                                  (row['png'], png_bytes(vis))])
-        return result, vis, row
-
     def _forward_each(self, ready: List, on_error: str) -> List:
         """Model outputs of a prepared batch, one per input; when the batch fails (and
         ``on_error='skip'``) each input is run alone, so the exception of one input
@@ -294,6 +318,12 @@ class ADPDInferencer:
             except Exception as exc:
                 outputs.append(exc)
         return outputs
+
+    def load_and_prepare(self, item: InputItem, index: int) -> Tuple[LoadedImage, Dict]:
+        """Decode one input, apply the view guard and the test pipeline: ``(loaded,
+        pipeline output)``. Raises for this input's failure (any exception type)."""
+        loaded = guard_view(self._load(item), self.allow_views)
+        return loaded, self._prepare(loaded, item, index)
 
     @staticmethod
     def _load(item: InputItem) -> LoadedImage:
@@ -321,7 +351,10 @@ class ADPDInferencer:
     def _forward(self, batch: List[Dict]) -> List:
         from mmengine.dataset import pseudo_collate
 
-        return self.model.test_step(pseudo_collate(batch))
+        if self.network is None:
+            return self.model.test_step(pseudo_collate(batch))
+        data = self.model.data_preprocessor(pseudo_collate(batch), False)
+        return self.model.predict_by_feat(*self.network(data['inputs']), data['data_samples'])
 
 
 def _write_summary_or_roll_back(out_dir: str, rows: List[Dict], written: List[str]) -> None:
