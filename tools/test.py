@@ -14,7 +14,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _cli_common import add_common_args, clear_errors, fail, load_config  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) an mmadpd model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -24,11 +24,11 @@ def parse_args():
     parser.add_argument('--method-name', default=None,
                         help='row name in the printed table (default: config name)')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     from mmengine.runner import Runner
 
     from mmadpd.utils import register_all_modules, shutdown_distributed
@@ -68,6 +68,7 @@ def main():
     if runner.rank == 0:
         _print_summary(metrics, args, cfg)
     shutdown_distributed()
+    return metrics
 
 
 def _print_summary(metrics, args, cfg):
