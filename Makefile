@@ -28,3 +28,9 @@ demo: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: table1
+# Paper Table 1 on the phantom set: every row trained (or reused) and tested, then
+# work_dirs/table1/table1.md and table1.json (README "Table 1"); FORCE=1 retrains.
+table1: install
+	$(PY) tools/analysis_tools/table1.py --work-dir work_dirs/table1 $(if $(filter 1,$(FORCE)),--force,)

@@ -85,10 +85,9 @@ PHANTOM_DATA = dict(seed=0, num_train=1600, num_val=100, num_test=100, num_cxr8=
                     size=256, defect_rate=0.02, num_cxr8_train=1600)
 TINY_DATA = dict(seed=0, num_train=16, num_val=2, num_test=2, num_cxr8=12, size=128,
                  defect_rate=0.0, num_cxr8_train=12)
-# Iteration budget of the phantom run: (iterations, validation interval) per model; sized
-# from the demo's measured rate (600 Loc-ADPD iterations at batch 16 in ~11 min with six
-# validations) so that all seven trainings fit about 60 minutes; an estimate until
-# measured (README, Table 1).
+# Iterations per model in the phantom run (validation at the half and the end), sized so
+# that the whole run fits 60 minutes on a 2-core CPU: an estimate from measured seconds
+# per iteration, not yet a measured run (benchmarks/cpu_2026-12-06_table1_iter_time.json).
 PHANTOM_ITERS = dict(loc=400, loc_mil=400, mil=400, chexnet=400, lse=400, weldon=400,
                      frcnn=200)
 WARMUP = 30  # the synthetic configs' linear warm-up (LinearLR then CosineAnnealingLR)
