@@ -27,34 +27,19 @@ from mmadpd.anatomy import CXR8_CLASSES
 
 from .io import write_bytes
 from .phantom import make_phantom
-from .plan import PLAN_STREAM
+from .plan import plan_cxr8
 from .workers import PNG_COMPRESSION
 
 CXR8_TRAIN_STREAM = 3
+TRAIN_PLAN_STREAM = 3  # plan_cxr8's stream 1 plans the box images
 TRAIN_LIST, TEST_LIST = 'train_val_list.txt', 'test_list.txt'
 
 
 def plan_cxr8_train(seed: int, num_images: int, size: int, first_patient: int) -> List[dict]:
-    """One record per training image; patients numbered from ``first_patient`` (after
-    the box images' patients, so the two sets are patient-disjoint)."""
-    rng = np.random.default_rng([seed, PLAN_STREAM, 3])
-    records: List[dict] = []
-    patient = first_patient - 1
-    while len(records) < num_images:
-        patient += 1
-        gender = 'F' if rng.random() < 0.5 else 'M'
-        age = int(rng.integers(20, 86))
-        orig_w, orig_h = (int(x) for x in rng.integers(2000, 3056, size=2))
-        spacing = round(float(rng.uniform(0.139, 0.168)), 3)
-        for follow_up in range(min(num_images - len(records), int(rng.integers(1, 4)))):
-            records.append({
-                'index': len(records), 'image': f'{patient:08d}_{follow_up:03d}.png',
-                'patient_id': patient, 'follow_up': follow_up, 'age': age + follow_up // 2,
-                'gender': gender, 'view': 'PA' if rng.random() < 0.55 else 'AP',
-                'width': size, 'height': size, 'orig_width': orig_w, 'orig_height': orig_h,
-                'spacing': spacing,
-            })
-    return records
+    """One record per training image (its own plan stream); patients numbered from
+    ``first_patient`` (after the box images' patients: the two sets are patient-disjoint)."""
+    return plan_cxr8(seed, num_images, size, stream=TRAIN_PLAN_STREAM,
+                     first_patient=first_patient)
 
 
 def render_cxr8_train(task) -> dict:
