@@ -91,3 +91,18 @@ def test_gradcam_uses_the_gap_checkpoint_and_differs_from_cam():
     assert len(out[0].pred_instances.bboxes) == 3
     with pytest.raises(ValueError, match='gradcam_layer'):
         MODELS.build(dict(_cfg(dict(type='gap'), 'gradcam'), gradcam_layer='no.such'))
+
+
+def test_any_mmdet_backbone_by_config():
+    torch.manual_seed(0)
+    cfg = _cfg(dict(type='weldon', k_pos=1, k_neg=1), cam_method='gradcam')
+    cfg.update(backbone=dict(type='mmdet.ResNet', depth=18, out_indices=(3,)),
+               gradcam_layer='backbone.layer4')
+    cfg['head']['in_channels'] = 512
+    model = MODELS.build(cfg)
+    model.init_weights()
+    inputs, samples = _batch()
+    model.loss(inputs, samples)['loss_cls'].backward()
+    model.eval()
+    out = model.predict(inputs, samples)
+    assert out[0].pred_instances.bboxes.shape == (3, 4)
