@@ -94,6 +94,8 @@ def per_class_markdown(rows: Sequence[Mapping]) -> str:
     """Per-class AP (mean over the IoU thresholds, percent) of every row that ran."""
     done = [r for r in rows if r['status'] == 'ok']
     classes = list(dict.fromkeys(c for r in done for c in r['per_class_AP']))
+    if not classes:
+        return '(no row ran)'
     lines = ['| method | ' + ' | '.join(classes) + ' |', '|' + '---|' * (len(classes) + 1)]
     for r in done:
         lines.append(f'| {r["method"]} | ' + ' | '.join(

@@ -79,3 +79,17 @@ def test_tiny_table_runs_every_row_and_a_failing_row_is_reported(tmp_path):
     lung = next(r for n, r in rows.items() if 'whole lung' in n)
     assert lung['status'] == 'not run' and 'Loc-ADPD' in lung['reason']
     assert 'not run: checkpoint not found' in open(osp.join(work, 'table1.md')).read()
+
+
+def test_real_data_rows_without_data_say_why(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1', MMADPD_CXR8_DIR=str(tmp_path / 'none'),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    work = str(tmp_path / 'real')
+    proc = _run(['--data', 'real', '--work-dir', work, '--only', 'frcnn,oracle'], env,
+                str(tmp_path))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = json.load(open(osp.join(work, 'table1.json')))['rows']
+    assert [r['status'] for r in rows] == ['not run', 'not run']
+    assert 'cxr8_val.json not found' in rows[0]['reason']
+    assert rows[0]['paper'] == PAPER_TABLE1['frcnn']  # the paper's block on real data
+    assert rows[1]['reason'] == 'needs region ground truth (phantom set only)'

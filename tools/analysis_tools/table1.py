@@ -33,7 +33,9 @@ Writes ``DIR/table1.md``, ``DIR/table1.json`` (``{"rows": [...], ...}``; row lay
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import io
 import importlib.util
 import json
 import os
@@ -91,7 +93,8 @@ TINY_DATA = dict(seed=0, num_train=16, num_val=2, num_test=2, num_cxr8=12, size=
 PHANTOM_ITERS = dict(loc=400, loc_mil=400, mil=400, chexnet=400, lse=400, weldon=400,
                      frcnn=200)
 WARMUP = 30  # the synthetic configs' linear warm-up (LinearLR then CosineAnnealingLR)
-TINY_OPTIONS = ['train_cfg.max_iters=1', 'train_cfg.val_interval=1000',
+TINY_OPTIONS = ['train_cfg.max_iters=1', 'val_cfg=None', 'val_dataloader=None',
+                'val_evaluator=None',
                 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
                 'train_dataloader.persistent_workers=False', 'param_scheduler=[]',
                 'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
@@ -119,14 +122,32 @@ def _tool(path):
     return sys.modules[name]
 
 
+class _Tee(io.TextIOBase):
+    """stderr that is also kept, so that a tool's one-line error can become the reason."""
+
+    def __init__(self, stream):
+        self.stream, self.lines = stream, []
+
+    def write(self, text):
+        self.lines.extend(text.splitlines())
+        return self.stream.write(text)
+
+    def flush(self):
+        self.stream.flush()
+
+
 def call_tool(script, argv):
     """Run ``script``'s ``main(argv)`` here; any failure becomes a RowError."""
     print('\n$ python ' + ' '.join([osp.relpath(script, ROOT)] + list(argv)), flush=True)
+    tee = _Tee(sys.stderr)
     try:
-        return _tool(script).main(list(argv))
+        with contextlib.redirect_stderr(tee):
+            return _tool(script).main(list(argv))
     except SystemExit as exc:  # the tools' one-line errors exit with a code
         if exc.code not in (0, None):
-            raise RowError(f'{osp.basename(script)} exited with {exc.code}') from None
+            errors = [line for line in tee.lines if line.startswith('error: ')]
+            detail = errors[-1][len('error: '):] if errors else f'exited with {exc.code}'
+            raise RowError(f'{osp.basename(script)}: {detail}') from None
     except Exception as exc:  # noqa: BLE001  (one row's failure must not end the table)
         traceback.print_exc()
         raise RowError(f'{osp.basename(script)}: {type(exc).__name__}: {exc}') from None
@@ -284,7 +305,9 @@ class Table1Run:
             if name in results:
                 rows[key] = result_row(method, sup, results[name])
             else:
-                rows[key] = not_run_row(method, sup, error or missing)
+                needs_truth = key == ORACLE[0] and truth is None
+                rows[key] = not_run_row(method, sup, missing if needs_truth or not error
+                                        else error)
         return rows
 
     def run(self):
