@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import os.path as osp
 from collections import OrderedDict
-from typing import List
+from typing import List, Optional
 
 from mmengine.logging import print_log
 from mmdet.datasets import BaseDetDataset
@@ -73,6 +73,9 @@ def read_image_list(path: str) -> List[str]:
 class CXR8ClassificationDataset(BaseDetDataset):
     """Image-level CXR8 labels for weakly supervised training (see the module docstring).
 
+    The defaults are the NIH release's names, so a config needs only ``data_root`` and
+    ``pipeline``.
+
     Args:
         split_file: the image list, relative to ``data_root``.
         bbox_file: the box list whose images and patients are excluded (None: exclude
@@ -83,11 +86,15 @@ class CXR8ClassificationDataset(BaseDetDataset):
 
     METAINFO = dict(classes=CXR8_CLASSES, palette=make_palette(len(CXR8_CLASSES)))
 
-    def __init__(self, *args, split_file: str = 'train_val_list.txt',
-                 bbox_file: str = 'BBox_List_2017.csv', **kwargs) -> None:
+    def __init__(self, *args, ann_file: str = 'Data_Entry_2017_v2020.csv',
+                 split_file: str = 'train_val_list.txt',
+                 bbox_file: str = 'BBox_List_2017.csv',
+                 data_prefix: Optional[dict] = None, **kwargs) -> None:
         self.split_file, self.bbox_file = split_file, bbox_file
         self.skipped = SkipReport(CLS_SKIP_REASONS)
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, ann_file=ann_file,
+                         data_prefix=dict(img='images/') if data_prefix is None else data_prefix,
+                         **kwargs)
 
     def _path(self, name: str) -> str:
         return name if osp.isabs(name) or not self.data_root else \
