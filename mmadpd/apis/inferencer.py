@@ -3,6 +3,7 @@
     from mmadpd.apis import ADPDInferencer
     inferencer = ADPDInferencer('configs/adpd/loc_adpd_synthetic.py', 'work_dirs/demo/latest.pth')
     result = inferencer('my_cxr.dcm', out_dir='outputs/')
+    inferencer = ADPDInferencer('loc-adpd_phantom')  # a published name (mmadpd.apis.weights)
 
 The constructor mirrors mmdet's ``DetInferencer(model, weights, device)``; calling it
 returns ``{'predictions': [per-image dict], 'visualization': [RGB arrays] | None,
@@ -27,11 +28,14 @@ import numpy as np
 import torch
 
 from ..anatomy import CXR8_CLASSES, PATHOLOGIES, REGIONS
+from .calibration import calibration_of, file_sha256
 from .errors import ImageLoadError
 from .image_io import LoadedImage, image_from_array, load_image
 from .input_discovery import InputItem, expand_inputs
 from .results import (atomic_write_json, atomic_write_png, build_result, unique_stems,
                       write_summary)
+from .thresholds import CALIBRATED, INTENDED_USE, mark_positive, resolve_thresholds
+from .weights import is_model_name, load_named
 
 # the overlay PNG is for looking at: large radiographs are drawn at this long side,
 # small ones enlarged to this short side so labels and legend stay legible
@@ -61,16 +65,20 @@ class ADPDInferencer:
     Args:
         model: config file path or ``mmengine.Config`` of an ADPD detector; the test
             pipeline is taken from ``test_dataloader.dataset.pipeline`` (else
-            ``test_pipeline``).
+            ``test_pipeline``). Or a published model name (``'loc-adpd_phantom'``, see
+            :mod:`mmadpd.apis.weights`) with ``weights=None``: its verified checkpoint
+            and embedded config are used.
         weights: checkpoint path; None keeps the random initialisation (with a warning).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; None = CUDA if available.
         batch_size: images per forward pass.
-        score_thr: default for ``__call__`` (pathology boxes below it are not reported).
+        score_thr: default for ``__call__``: ``'calibrated'`` (the checkpoint's per-class
+            thresholds) or a number; see :mod:`mmadpd.apis.thresholds`. Every box is
+            reported with ``threshold`` and ``positive``.
         cfg_options: dict merged into the config before building (``--cfg-options``).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
-                 batch_size: int = 1, score_thr: float = 0.0,
+                 batch_size: int = 1, score_thr=CALIBRATED,
                  cfg_options: Optional[dict] = None) -> None:
         from mmengine.config import Config
         from mmengine.dataset import Compose
@@ -81,6 +89,11 @@ class ADPDInferencer:
         from ..utils import register_all_modules
 
         register_all_modules(init_default_scope=True)
+        self.model_name, sha256 = None, None
+        if weights is None and is_model_name(model):
+            self.model_name = model
+            model, resolved = load_named(model)
+            weights, sha256 = resolved.path, resolved.sha256
         self.config_path = model if isinstance(model, (str, os.PathLike)) else None
         cfg = Config.fromfile(os.fspath(model)) if self.config_path else copy.deepcopy(model)
         if cfg_options:
@@ -88,16 +101,19 @@ class ADPDInferencer:
         self.cfg = cfg
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.batch_size = int(batch_size)
-        self.score_thr = float(score_thr)
+        self.score_thr = score_thr
 
         self.model = MODELS.build(cfg.model)
+        self.calibration = None
         if weights is None:
             warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
                           'initialisation; predictions are meaningless')
         else:
             if not osp.isfile(weights):
                 raise FileNotFoundError(f'checkpoint not found: {weights}')
-            load_checkpoint(self.model, weights, map_location='cpu')
+            checkpoint = load_checkpoint(self.model, weights, map_location='cpu')
+            self.calibration = calibration_of(checkpoint)
+            sha256 = sha256 or file_sha256(weights)
         self.weights = weights
         self.model.to(self.device).eval()
 
@@ -118,6 +134,10 @@ class ADPDInferencer:
                                          'region_names', None) or REGIONS)
         self.presence_thr = float(getattr(post, 'presence_thr', 0.5))
         self.model_info = {
+            'name': self.model_name or (osp.splitext(osp.basename(weights))[0]
+                                        if weights else None),
+            'sha256': sha256,
+            'intended_use': INTENDED_USE,
             'type': cfg.model.get('type'),
             'config': os.fspath(model) if self.config_path else None,
             'checkpoint': weights,
@@ -141,8 +161,8 @@ class ADPDInferencer:
                 ``summary.csv`` listing every input with status ok/failed and reason;
                 every file is written atomically and the summary is refreshed after each
                 batch.
-            score_thr: leave out pathology boxes scoring below this (default: the
-                constructor's).
+            score_thr: ``'calibrated'`` or a number: which boxes are ``positive``
+                (default: the constructor's); every box is kept.
             batch_size: images per forward pass (default: the constructor's).
             return_vis: also return the overlay images (RGB uint8).
             on_error: ``'raise'`` re-raises the first :class:`ImageLoadError`; ``'skip'``
@@ -155,13 +175,16 @@ class ADPDInferencer:
         """
         if on_error not in ('raise', 'skip'):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        score_thr = self.score_thr if score_thr is None else float(score_thr)
+        score_thr = self.score_thr if score_thr is None else score_thr
+        thresholds, source = resolve_thresholds(score_thr, self.calibration, self.class_names,
+                                                self.model_info['prob_thr'] or 0.0)
         batch_size = int(batch_size or self.batch_size)
         items = expand_inputs(inputs)
         stems = unique_stems(item.name for item in items) if out_dir else [None] * len(items)
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
-        model_info = dict(self.model_info, score_thr=score_thr)
+        model_info = dict(self.model_info, score_thr=score_thr, thresholds=thresholds,
+                          threshold_source=source)
         predictions, visuals, failures, rows = [], [], [], []
 
         def record(row):
@@ -188,12 +211,14 @@ class ADPDInferencer:
                     result = build_result(sample, item.name, loaded.width, loaded.height,
                                           self.class_names, self.region_names,
                                           self.training_classes, self.presence_thr,
-                                          score_thr, model_info)
+                                          0.0, model_info)
+                    mark_positive(result['pathologies'], thresholds)
                     vis = self.visualize(loaded.image, result) \
                         if (out_dir or return_vis) else None
                     row = {'input': item.name, 'status': 'ok', 'reason': '',
                            'width': loaded.width, 'height': loaded.height,
-                           'num_pathologies': len(result['pathologies'])}
+                           'num_pathologies': sum(p['positive']
+                                                  for p in result['pathologies'])}
                     if out_dir:
                         row['json'] = osp.join(out_dir, f'{stem}.json')
                         row['png'] = osp.join(out_dir, f'{stem}.png')
@@ -216,7 +241,8 @@ class ADPDInferencer:
         pathology boxes in class colours with labels and scores, a legend), drawn by
         :func:`mmadpd.visualization.draw_detections`. Images with a long side above
         ``OVERLAY_MAX_SIDE`` are drawn downscaled (boxes scaled alike), images with a short
-        side below ``OVERLAY_MIN_SIDE`` enlarged; the JSON keeps original pixels."""
+        side below ``OVERLAY_MIN_SIDE`` enlarged; the JSON keeps original pixels. Boxes
+        marked ``positive: false`` are not drawn."""
         import cv2
 
         from ..visualization import draw_detections
@@ -226,7 +252,7 @@ class ADPDInferencer:
         if scale < 1.0:
             image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
                                interpolation=cv2.INTER_AREA)
-        path = result['pathologies']
+        path = [p for p in result['pathologies'] if p.get('positive', True)]
         boxes = np.array([p['box'] for p in path], np.float64).reshape(-1, 4) * scale
         labels = [self.class_names.index(p['class']) for p in path]
         scores = [p['score'] for p in path]
