@@ -119,9 +119,13 @@ def step_train(work_dir, env, force, train_options=()):
     return latest
 
 
-def step_calibrate(work_dir, env):
-    print('[demo] 3b calibrating per-class thresholds on the CXR8-format val half')
+def step_calibrate(work_dir, env, force):
     out = osp.join(work_dir, 'calibrated.pth')
+    latest = osp.realpath(osp.join(work_dir, 'latest.pth'))
+    if not force and osp.isfile(out) and osp.getmtime(out) >= osp.getmtime(latest):
+        print(f'[demo] 3b reusing the calibrated checkpoint {out}')
+        return out
+    print('[demo] 3b calibrating per-class thresholds on the CXR8-format val half')
     run([sys.executable, osp.join(ROOT, 'tools', 'analysis_tools', 'calibrate.py'),
          osp.join(work_dir, 'config.py'), osp.join(work_dir, 'latest.pth'), '--out', out],
         env=env)
@@ -180,7 +184,7 @@ def main(argv=None):
     t_data = time.time() - t0
     step_train(work_dir, env, args.force, train_options)
     t_train = time.time() - t0 - t_data
-    calibrated = step_calibrate(work_dir, env)
+    calibrated = step_calibrate(work_dir, env, args.force)
     test_dir, preds = step_test(work_dir, env, osp.basename(calibrated))
     reference = step_reference(work_dir, data_dir, preds, env)
     published = step_publish(work_dir, test_dir, env)

@@ -55,8 +55,10 @@ def main(argv=None) -> int:
     if not args.inputs:
         print('error: no input images given', file=sys.stderr)
         return 2
-    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
-        if path is not None and not osp.isfile(path):
+    files = [(args.config, 'config'), (args.checkpoint, 'checkpoint')] \
+        if args.checkpoint is not None else []  # a name is resolved by the inferencer
+    for path, what in files:
+        if not osp.isfile(path):
             print(f'error: {what} file not found: {path}', file=sys.stderr)
             return 2
     if args.batch_size < 1:

@@ -102,9 +102,10 @@ def publish_checkpoint(checkpoint_path: str, name: str, root: Optional[str] = No
         raise ValueError(f'{checkpoint_path}: not a checkpoint with a state_dict')
     text = config_text(ckpt, config)
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+    # no time stamp in the file: publishing the same checkpoint again gives the same
+    # bytes, sha256 and file name (the index entry records when)
     meta = dict(ckpt.get('meta') or {}, cfg=text,
-                published=dict(name=name, time=now,
-                               source=osp.basename(checkpoint_path)))
+                published=dict(name=name, source=osp.basename(checkpoint_path)))
     meta.pop('hook_msgs', None)
     slim = {k: ckpt[k] for k in KEPT_KEYS if k in ckpt}
     slim['meta'] = meta

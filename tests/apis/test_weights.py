@@ -20,6 +20,9 @@ CALIBRATION = dict(
                     else None) for i, c in enumerate(CXR8_CLASSES)],
     split='val', iou_thr=0.1, min_gt_boxes=10, fallback_threshold=0.5,
     data=dict(ann_file='/d/cxr8_val.json', sha256='ab' * 32, num_images=12), commit='c0ffee')
+REPORT = dict(table1={'mAP': 12.5, 'AP@0.1': 30.0}, num_images=9,
+              per_class=[{'class': 'Effusion', 'mean_ap': 40.0}],
+              classes_without_gt=['Mass'])
 
 
 @pytest.fixture(scope='module')
@@ -33,11 +36,8 @@ def published(random_ckpt, tmp_path_factory):
     ckpt['meta']['calibration'] = CALIBRATION
     src = osp.join(root, 'src.pth')
     torch.save(ckpt, src)
-    report = dict(table1={'mAP': 12.5, 'AP@0.1': 30.0}, num_images=9,
-                  per_class=[{'class': 'Effusion', 'mean_ap': 40.0}],
-                  classes_without_gt=['Mass'])
     entry = publish_checkpoint(src, 'loc-adpd_phantom', root, config=SYNTHETIC_CONFIG,
-                               test_report=report)
+                               test_report=REPORT)
     other = publish_checkpoint(src, 'other-model', root, config=SYNTHETIC_CONFIG,
                                fields=dict(training_data='t', limits=['only a test']))
     return root, entry, other
@@ -61,6 +61,9 @@ def test_publish_strips_training_state_and_registers_the_name(published):
     # fields not given come from the package index entry of the name
     assert 'phantom' in got['training_data'] and 'NOT for real' in ' '.join(got['limits'])
     assert other['training_data'] == 't' and other['limits'] == ['only a test']
+    again = publish_checkpoint(osp.join(root, 'src.pth'), 'loc-adpd_phantom', root,
+                               config=SYNTHETIC_CONFIG, test_report=REPORT)
+    assert (again['path'], again['sha256']) == (path, entry['sha256'])  # same bytes
 
 
 def test_model_card_has_the_sections_and_the_limits(published):

@@ -68,29 +68,32 @@ def run_val_half(cfg, checkpoint: str, work_dir: str):
 
 def main(argv=None):
     args = parse_args(argv)
-    import torch
     from mmengine.config import Config
 
-    from mmadpd.apis.calibration import make_calibration, save_with_calibration
-    from mmadpd.evaluation.operating_point_table import operating_points_table
-    from mmadpd.evaluation.functional.operating_points import calibrate_thresholds
-    from mmadpd.utils import register_all_modules
-
-    register_all_modules(init_default_scope=False)
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
             fail(f'{what} file not found: {path}')
     if not args.out.endswith('.pth'):
         fail(f'--out must be a .pth file, got {args.out}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    val_ann = _ann_file(cfg.val_dataloader.dataset)
+    with clear_errors():
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        val_ann = _ann_file(cfg.val_dataloader.dataset)
     test_ds = (cfg.get('test_dataloader') or {}).get('dataset')
     if test_ds is not None and osp.abspath(_ann_file(test_ds)) == osp.abspath(val_ann):
         fail(f'the val loader reads the test file {val_ann}; calibrating on the test half '
              'would leak it into the reported numbers')
     fallback = float((cfg.model.get('postprocessor') or {}).get('prob_thr', 0.5))
+
+    import torch
+
+    from mmadpd.apis.calibration import make_calibration, save_with_calibration
+    from mmadpd.evaluation.functional.operating_points import calibrate_thresholds
+    from mmadpd.evaluation.operating_point_table import operating_points_table
+    from mmadpd.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
 
     with clear_errors():
         with tempfile.TemporaryDirectory() as tmp:
