@@ -1,16 +1,18 @@
 """Run an ADPD checkpoint on your own chest X-rays (PNG, JPG, DICOM files or folders).
 
     python tools/infer.py CONFIG CHECKPOINT INPUT [INPUT ...] --out-dir DIR
-                          [--score-thr F] [--device cpu|cuda] [--batch-size N]
+                          [--score-thr calibrated|F] [--device cpu|cuda] [--batch-size N]
                           [--allow-views VIEW [VIEW ...]]
                           [--workers N] [--backend pytorch|onnxruntime] [--onnx-model F]
                           [--onnx-threads N]
                           [--resume] [--no-overlay] [--launcher none|pytorch]
+    python tools/infer.py NAME INPUT [INPUT ...] ...   # a published model, e.g. loc-adpd_phantom
 
 Writes per input ``DIR/<stem>.json`` (pathology boxes [x1, y1, x2, y2] in original
-pixels with class, score and the regions fused into each box, plus every region's box,
-presence and per-class probabilities) and ``DIR/<stem>.png`` (overlay; ``--no-overlay``
-skips it), and ``DIR/summary.json`` / ``DIR/summary.csv`` listing every input with status
+pixels with class, score, threshold, positive and the regions fused into each box, plus
+every region's box, presence and per-class probabilities; ``model`` names the weights,
+their sha256 and the intended use) and ``DIR/<stem>.png`` (overlay of the positive boxes;
+``--no-overlay`` skips it), and ``DIR/summary.json`` / ``DIR/summary.csv`` listing every input with status
 ok/failed and the reason. Folders are searched recursively (sorted). Two inputs with the
 same stem get ``<stem>``, ``<stem>__2``, ... in input order. A bad input (not an image,
 truncated or empty file, unsupported DICOM, a lateral view, unreadable path, anything
@@ -41,12 +43,16 @@ from _cli_common import checkpoint_problem, device_problem  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='ADPD inference on PNG/JPG/DICOM files and folders')
-    parser.add_argument('config', help='model config file (its test pipeline is used)')
-    parser.add_argument('checkpoint', help='checkpoint file (.pth)')
-    parser.add_argument('inputs', nargs='+', help='image files and/or folders')
-    parser.add_argument('--out-dir', required=True, help='folder for JSON, PNG, summary')
-    parser.add_argument('--score-thr', type=float, default=0.0,
-                        help='leave out pathology boxes scoring below this (default 0)')
+    parser.add_argument('config', help='model config file (its test pipeline is used), '
+                        'or a published model name (then no CHECKPOINT)')
+    parser.add_argument('inputs', nargs='+', help='CHECKPOINT (.pth, after a config), then '
+                        'image files and/or folders')
+    parser.add_argument('--out-dir', default='outputs',
+                        help='folder for JSON, PNG, summary (default: outputs)')
+    parser.add_argument('--score-thr', default='calibrated',
+                        help="'calibrated' (default: the checkpoint's per-class thresholds, "
+                        "else the model's prob_thr) or a number for every class (0: every "
+                        'box positive); boxes below it are kept with positive=false')
     parser.add_argument('--device', default=None,
                         help="'cpu', 'cuda', 'cuda:1' (default: cuda if available)")
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
@@ -66,18 +72,26 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help='pytorch: one shard per torchrun process (tools/dist_infer.sh)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    from mmadpd.apis.weights import is_model_name
+
+    # CONFIG CHECKPOINT INPUT... or NAME INPUT...
+    args.checkpoint = None if is_model_name(args.config) else args.inputs.pop(0)
+    return args
 
 
 def _setup_problem(args) -> str:
     """Why the run cannot start ('' when it can)."""
-    if not osp.isfile(args.config):
-        return f'config file not found: {args.config}'
+    if not args.inputs:
+        return 'no input images given'
+    if args.checkpoint is not None and not osp.isfile(args.config):
+        return f'config file not found: {args.config}'  # (a model name is resolved later)
     if args.batch_size < 1 or args.workers < 0:
         return '--batch-size must be >= 1 and --workers >= 0'
     if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
         return f'--out-dir {args.out_dir}: EEXIST (exists and is not a folder)'
-    return checkpoint_problem(args.checkpoint) or device_problem(args.device)
+    return ((checkpoint_problem(args.checkpoint) if args.checkpoint is not None else '')
+            or device_problem(args.device))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -116,6 +130,12 @@ def _progress_bar(total, rank):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmadpd.apis.thresholds import parse_score_thr
+    try:
+        args.score_thr = parse_score_thr(args.score_thr)
+    except ValueError as exc:
+        print(f'error: --score-thr: {exc}', file=sys.stderr)
+        return 2
     problem = _setup_problem(args)
     if problem:
         print(f'error: {problem}', file=sys.stderr)
@@ -123,6 +143,8 @@ def main(argv=None) -> int:
 
     from mmadpd.apis import ADPDInferencer, expand_inputs, unique_stems, write_summary
     from mmadpd.apis.archive import run_archive
+    from mmadpd.apis.weights import (UnknownModelError, WeightsIntegrityError,
+                                     WeightsNotAvailableError)
 
     rank, world = _init_distributed(args)
     try:
@@ -132,10 +154,14 @@ def main(argv=None) -> int:
                                     onnx_model=args.onnx_model,
                                     onnx_threads=args.onnx_threads,
                                     cfg_options={'model.postprocessor.batched': True})
+    except (UnknownModelError, WeightsIntegrityError, WeightsNotAvailableError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     except Exception as exc:
         if os.environ.get('MMADPD_TRACEBACK') == '1':
             raise
-        print(f'error: cannot build the model from {args.config} and {args.checkpoint}: '
+        source = args.config + (f' and {args.checkpoint}' if args.checkpoint else '')
+        print(f'error: cannot build the model from {source}: '
               f'{_one_line(exc)} (MMADPD_TRACEBACK=1 shows the traceback)', file=sys.stderr)
         return 2
     items = expand_inputs(args.inputs)

@@ -123,7 +123,7 @@ class SummaryLog:
 def run_archive(inferencer, items: Sequence[InputItem], stems: Sequence[str], out_dir: str,
                 indices: Optional[Sequence[int]] = None, batch_size: int = 1,
                 workers: int = 2, overlay: bool = True, resume: bool = False,
-                score_thr: Optional[float] = None, log_name: str = 'summary.csv',
+                score_thr=None, log_name: str = 'summary.csv',
                 progress: Optional[Callable[[Dict, int, int], None]] = None) -> List[Dict]:
     """Run ``inferencer`` over ``items[indices]`` writing into ``out_dir``.
 
@@ -143,8 +143,8 @@ def run_archive(inferencer, items: Sequence[InputItem], stems: Sequence[str], ou
     """
     indices = list(range(len(items))) if indices is None else list(indices)
     os.makedirs(out_dir, exist_ok=True)
-    score_thr = inferencer.score_thr if score_thr is None else float(score_thr)
-    model_info = dict(inferencer.model_info, score_thr=score_thr)
+    score_thr = inferencer.score_thr if score_thr is None else score_thr
+    model_info = inferencer.run_info(score_thr)
     rows: Dict[int, Dict] = {}
     if resume:
         remove_stale_temporaries(out_dir)
