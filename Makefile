@@ -46,3 +46,9 @@ fuzz: install
 	@echo "fuzz seed: $(FUZZ_SEED) (replay: make fuzz FUZZ_SEED=$(FUZZ_SEED))"
 	MMADPD_FUZZ_SCALE=10 MMADPD_FUZZ_SEED=$(FUZZ_SEED) $(PY) -m pytest -s \
 		--hypothesis-seed=$(FUZZ_SEED) $$(find tests -name 'test_*fuzz*.py' | sort) $(PYTEST_ARGS)
+
+.PHONY: table1
+# Paper Table 1 on the phantom set: every row trained (or reused) and tested, then
+# work_dirs/table1/table1.md and table1.json (README "Table 1"); FORCE=1 retrains.
+table1: install
+	$(PY) tools/analysis_tools/table1.py --work-dir work_dirs/table1 $(if $(filter 1,$(FORCE)),--force,)

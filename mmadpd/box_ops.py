@@ -60,28 +60,36 @@ def input_shape_of(sample) -> Tuple[int, int]:
 def boxes_to_original(boxes: Tensor, samples: Sequence) -> Tensor:
     """Normalised cxcywh of the network input (B, R, 4) -> xyxy ORIGINAL pixels (B, R, 4).
 
-    Per sample: network px = normalised * (w, h) of the padded input; original = network
-    px / ``scale_factor`` (w_scale, h_scale) + ``crop_offset`` (x, y) if a crop was
-    applied; then clamped to ``ori_shape``. Letterbox padding is bottom/right, so it needs
-    no shift. Missing metainfo means "not resized / not cropped / same size".
+    Per sample: network px = normalised * (w, h) of the padded input, then
+    :func:`input_pixels_to_original`.
     """
-    net, scale, offset, upper = [], [], [], []
+    net = [(w, h, w, h) for h, w in map(input_shape_of, samples)]
+    scale = torch.tensor(net, dtype=torch.float32, device=boxes.device)[:, None]
+    return input_pixels_to_original(box_cxcywh_to_xyxy(boxes.float()) * scale, samples)
+
+
+def input_pixels_to_original(xyxy: Tensor, samples: Sequence) -> Tensor:
+    """xyxy in network-input pixels (B, R, 4) -> xyxy ORIGINAL pixels (B, R, 4).
+
+    Per sample: original = network px / ``scale_factor`` (w_scale, h_scale) +
+    ``crop_offset`` (x, y) if a crop was applied; then clamped to ``ori_shape``. Letterbox
+    padding is bottom/right, so it needs no shift. Missing metainfo means "not resized /
+    not cropped / same size".
+    """
+    scale, offset, upper = [], [], []
     for sample in samples:
-        h, w = input_shape_of(sample)
         meta = sample.metainfo
         sx, sy = meta['scale_factor'][:2] if 'scale_factor' in meta else (1.0, 1.0)
         ox, oy = (meta['crop_offset'][:2] if meta.get('crop_offset') is not None
                   else (0.0, 0.0))
-        oh, ow = meta.get('ori_shape', (h, w))[:2]
-        net.append((w, h, w, h))
+        oh, ow = meta['ori_shape'][:2] if 'ori_shape' in meta else input_shape_of(sample)
         scale.append((sx, sy, sx, sy))
         offset.append((ox, oy, ox, oy))
         upper.append((ow, oh, ow, oh))
 
-    def column(values):  # (B, 1, 4), broadcast over the regions
-        return torch.tensor(values, dtype=torch.float32, device=boxes.device)[:, None]
+    def column(values):  # (B, 1, 4), broadcast over the boxes
+        return torch.tensor(values, dtype=torch.float32, device=xyxy.device)[:, None]
 
     # x / 1 and x + 0 are exact: samples without a scale or crop are unchanged
-    xyxy = box_cxcywh_to_xyxy(boxes.float()) * column(net)
-    xyxy = xyxy / column(scale) + column(offset)
+    xyxy = xyxy.float() / column(scale) + column(offset)
     return torch.minimum(xyxy.clamp(min=0), column(upper))

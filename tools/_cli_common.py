@@ -101,6 +101,12 @@ def config_env_vars(config: str) -> Dict[str, str]:
     return found
 
 
+def _starts_a_path(folder: str, message: str) -> bool:
+    """Whether a path in ``message`` starts with ``folder`` (a whole word, so that
+    'data/imagenome' does not match '.../no_data/imagenome_coco')."""
+    return re.search(r'(^|\s)' + re.escape(folder.rstrip('/')) + '/', message) is not None
+
+
 def data_hint(message: str, config: Optional[str]) -> str:
     """A missing-data message whose hint names an env var ``config`` does not read
     (the dataset's hint names the real-data variables) -> the variables it does read."""
@@ -108,6 +114,10 @@ def data_hint(message: str, config: Optional[str]) -> str:
     if config is None or wrong is None:
         return message
     names = {k: v for k, v in config_env_vars(config).items() if k.endswith('_DIR')}
+    # a config inheriting another reads several: keep those whose folder is in the path
+    # that was not found (the synthetic configs' MMADPD_PHANTOM_DIR, not the base's)
+    names = {k: v for k, v in names.items() if _starts_a_path(os.environ.get(k) or v,
+                                                              message)} or names
     if wrong.group(1) in names or not names:
         return message
     reads = ', '.join(f'{k} (now {os.environ.get(k) or "unset, default " + repr(v)})'

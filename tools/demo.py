@@ -10,6 +10,12 @@
 5. puts the result next to the oracle-regions ceiling and the whole-lung baseline
    (tools/analysis_tools/reference_boxes.py) and writes WORK_DIR/report.md and
    WORK_DIR/metrics.json.
+Between 3 and 4 the checkpoint's per-class thresholds are calibrated on the CXR8 val half
+(tools/analysis_tools/calibrate.py -> WORK_DIR/calibrated.pth, which step 4 evaluates:
+its report adds precision/recall at those points on the test half); after 5 the model is
+published as loc-adpd_phantom (tools/model_converters/publish_model.py, into
+$MMADPD_WEIGHTS_DIR or ~/.cache/mmadpd/weights), so `tools/infer.py loc-adpd_phantom
+IMAGE` works.
 
 Every step is a command a user could run by hand (printed before it runs). A rerun reuses
 the data and the trained checkpoint; --force retrains (and regenerates the data).
@@ -36,6 +42,7 @@ DATA_ARGS = dict(seed=0, num_train=1600, num_val=100, num_test=100, num_cxr8=400
 # --tiny: the same five steps in about a minute (the test suite's variant of the demo)
 TINY_DATA_ARGS = dict(seed=0, num_train=40, num_val=4, num_test=4, num_cxr8=21, size=128,
                       defect_rate=0.1)
+PUBLISHED_NAME = 'loc-adpd_phantom'
 TINY_TRAIN_OPTIONS = ['train_cfg.max_iters=4', 'train_cfg.val_interval=4',
                       'train_dataloader.batch_size=4', 'default_hooks.checkpoint.interval=4',
                       'param_scheduler=[]', 'default_hooks.logger.interval=1']
@@ -112,12 +119,38 @@ def step_train(work_dir, env, force, train_options=()):
     return latest
 
 
-def step_test(work_dir, env):
+def step_calibrate(work_dir, env, force):
+    out = osp.join(work_dir, 'calibrated.pth')
+    latest = osp.realpath(osp.join(work_dir, 'latest.pth'))
+    if not force and osp.isfile(out) and osp.getmtime(out) >= osp.getmtime(latest):
+        print(f'[demo] 3b reusing the calibrated checkpoint {out}')
+        return out
+    print('[demo] 3b calibrating per-class thresholds on the CXR8-format val half')
+    run([sys.executable, osp.join(ROOT, 'tools', 'analysis_tools', 'calibrate.py'),
+         osp.join(work_dir, 'config.py'), osp.join(work_dir, 'latest.pth'), '--out', out],
+        env=env)
+    return out
+
+
+def step_publish(work_dir, test_dir, env):
+    print(f'[demo] publishing the calibrated model as {PUBLISHED_NAME}')
+    report = osp.join(test_dir, 'report')
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'model_converters', 'publish_model.py'),
+           osp.join(work_dir, 'calibrated.pth'), PUBLISHED_NAME,
+           '--metrics', osp.join(report, 'metrics.json')]
+    if osp.isfile(osp.join(report, 'operating_points.json')):
+        cmd += ['--operating-points', osp.join(report, 'operating_points.json')]
+    run(cmd, env=env)
+    from mmadpd.apis.weights import load_index
+    return dict(load_index()[PUBLISHED_NAME], name=PUBLISHED_NAME)
+
+
+def step_test(work_dir, env, checkpoint='latest.pth'):
     print('[demo] 4/5 evaluating on the CXR8-format phantom test half')
     test_dir = osp.join(work_dir, 'test')
     preds = osp.join(test_dir, 'predictions.pkl')
     run([sys.executable, osp.join(ROOT, 'tools', 'test.py'), osp.join(work_dir, 'config.py'),
-         osp.join(work_dir, 'latest.pth'), '--work-dir', test_dir, '--out', preds,
+         osp.join(work_dir, checkpoint), '--work-dir', test_dir, '--out', preds,
          '--method-name', 'Loc-ADPD (demo)'], env=env)
     return test_dir, preds
 
@@ -151,12 +184,14 @@ def main(argv=None):
     t_data = time.time() - t0
     step_train(work_dir, env, args.force, train_options)
     t_train = time.time() - t0 - t_data
-    test_dir, preds = step_test(work_dir, env)
+    calibrated = step_calibrate(work_dir, env, args.force)
+    test_dir, preds = step_test(work_dir, env, osp.basename(calibrated))
     reference = step_reference(work_dir, data_dir, preds, env)
+    published = step_publish(work_dir, test_dir, env)
     from mmadpd.engine.demo_report import write_demo_report
     report = write_demo_report(work_dir, osp.join(test_dir, 'report'), reference,
                                timings=dict(data_s=t_data, train_s=t_train,
-                                            total_s=time.time() - t0))
+                                            total_s=time.time() - t0), published=published)
     print(f'\n[demo] done in {time.time() - t0:.0f} s: report {report}')
 
 

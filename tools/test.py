@@ -16,7 +16,7 @@ from _cli_common import (add_common_args, checkpoint_problem, clear_errors, fail
                          load_config)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) an mmadpd model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -30,11 +30,11 @@ def parse_args():
     parser.add_argument('--method-name', default=None,
                         help='row name in the printed table (default: config name)')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     from mmengine.runner import Runner
 
     from mmadpd.utils import register_all_modules, shutdown_distributed
@@ -80,6 +80,7 @@ def main():
     if runner.rank == 0:
         _print_summary(metrics, args, cfg)
     shutdown_distributed()
+    return metrics
 
 
 def _print_summary(metrics, args, cfg):

@@ -12,7 +12,7 @@ from _cli_common import (add_common_args, checkpoint_problem, clear_errors, fail
                          load_config)
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train an mmadpd (mmdet) model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true',
@@ -23,11 +23,11 @@ def parse_args():
                         help='resume from CKPT, or from the latest checkpoint of the work '
                         'dir when no path is given')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     # Imported late so that --help is fast and argument errors come first.
     from mmengine.runner import Runner
 

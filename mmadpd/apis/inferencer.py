@@ -3,6 +3,7 @@
     from mmadpd.apis import ADPDInferencer
     inferencer = ADPDInferencer('configs/adpd/loc_adpd_synthetic.py', 'work_dirs/demo/latest.pth')
     result = inferencer('my_cxr.dcm', out_dir='outputs/')
+    inferencer = ADPDInferencer('loc-adpd_phantom')  # a published name (mmadpd.apis.weights)
 
 The constructor mirrors mmdet's ``DetInferencer(model, weights, device)``; calling it
 returns ``{'predictions': [per-image dict], 'visualization': [RGB arrays] | None,
@@ -21,12 +22,13 @@ import copy
 import os
 import os.path as osp
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from ..anatomy import CXR8_CLASSES, PATHOLOGIES, REGIONS
+from .calibration import calibration_of, file_sha256
 from .dicom_result import add_input_fields
 from .errors import ImageLoadError
 from .failure_reason import exception_reason
@@ -35,6 +37,9 @@ from .input_discovery import InputItem, expand_inputs
 from .results import build_result, json_bytes, png_bytes, unique_stems, write_summary
 from .safe_write import make_folder, write_all_or_nothing
 from .view_guard import guard_view
+from .onnx_backend import BACKENDS, OnnxRuntimeNetwork, default_onnx_path
+from .thresholds import CALIBRATED, INTENDED_USE, mark_positive, resolve_thresholds
+from .weights import is_model_name, load_named
 
 # the overlay PNG is for looking at: large radiographs are drawn at this long side,
 # small ones enlarged to this short side so labels and legend stay legible
@@ -64,19 +69,30 @@ class ADPDInferencer:
     Args:
         model: config file path or ``mmengine.Config`` of an ADPD detector; the test
             pipeline is taken from ``test_dataloader.dataset.pipeline`` (else
-            ``test_pipeline``).
+            ``test_pipeline``). Or a published model name (``'loc-adpd_phantom'``, see
+            :mod:`mmadpd.apis.weights`) with ``weights=None``: its verified checkpoint
+            and embedded config are used.
         weights: checkpoint path; None keeps the random initialisation (with a warning).
         device: ``'cpu'``, ``'cuda'``, ``'cuda:1'``...; None = CUDA if available.
         batch_size: images per forward pass.
-        score_thr: default for ``__call__`` (pathology boxes below it are not reported).
+        score_thr: default for ``__call__``: ``'calibrated'`` (the checkpoint's per-class
+            thresholds) or a number; see :mod:`mmadpd.apis.thresholds`. Every box is
+            reported with ``threshold`` and ``positive``.
         cfg_options: dict merged into the config before building (``--cfg-options``).
         allow_views: DICOM views processed although not frontal, e.g. ``('LL',)`` or
             ``('all',)``; lateral views are refused otherwise (:mod:`.view_guard`).
+        backend: ``'pytorch'`` or ``'onnxruntime'`` (the network exported by
+            ``tools/deployment/pytorch2onnx.py`` run on the CPU; preprocessing and
+            post-processing stay the model's own).
+        onnx_model: the ``.onnx`` file (default: ``weights`` with ``.onnx``).
+        onnx_threads: ONNX Runtime's intra-op threads (None: one per core).
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
-                 batch_size: int = 1, score_thr: float = 0.0,
-                 cfg_options: Optional[dict] = None, allow_views: Sequence[str] = ()) -> None:
+                 batch_size: int = 1, score_thr=CALIBRATED,
+                 cfg_options: Optional[dict] = None, allow_views: Sequence[str] = (),
+                 backend: str = 'pytorch', onnx_model: Optional[str] = None,
+                 onnx_threads: Optional[int] = None) -> None:
         from mmengine.config import Config
         from mmengine.dataset import Compose
         from mmengine.runner import load_checkpoint
@@ -85,7 +101,14 @@ class ADPDInferencer:
 
         from ..utils import register_all_modules
 
+        if backend not in BACKENDS:
+            raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
         register_all_modules(init_default_scope=True)
+        self.model_name, sha256 = None, None
+        if weights is None and is_model_name(model):
+            self.model_name = model
+            model, resolved = load_named(model)
+            weights, sha256 = resolved.path, resolved.sha256
         self.config_path = model if isinstance(model, (str, os.PathLike)) else None
         cfg = Config.fromfile(os.fspath(model)) if self.config_path else copy.deepcopy(model)
         if cfg_options:
@@ -93,17 +116,27 @@ class ADPDInferencer:
         self.cfg = cfg
         self.device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         self.batch_size = int(batch_size)
-        self.score_thr = float(score_thr)
+        self.score_thr = score_thr
         self.allow_views = tuple(allow_views)
 
         self.model = MODELS.build(cfg.model)
+        self.backend = backend
+        self.network = None
+        if backend == 'onnxruntime':  # a CPU runtime: the tensors around it stay there too
+            self.network = OnnxRuntimeNetwork(onnx_model or default_onnx_path(weights),
+                                              num_threads=onnx_threads)
+            self.device = 'cpu'
+        self.calibration = None
         if weights is None:
-            warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
-                          'initialisation; predictions are meaningless')
+            if backend == 'pytorch':
+                warnings.warn('ADPDInferencer: weights=None, the model keeps its random '
+                              'initialisation; predictions are meaningless')
         else:
             if not osp.isfile(weights):
                 raise FileNotFoundError(f'checkpoint not found: {weights}')
             checkpoint = load_checkpoint(self.model, weights, map_location='cpu')
+            self.calibration = calibration_of(checkpoint)
+            sha256 = sha256 or file_sha256(weights)
         self.weights = weights
         self.model.to(self.device).eval()
 
@@ -126,12 +159,17 @@ class ADPDInferencer:
         self.visualizer = self._build_visualizer(
             checkpoint.get('meta', {}) if weights is not None else {})
         self.model_info = {
+            'name': self.model_name or (osp.splitext(osp.basename(weights))[0]
+                                        if weights else None),
+            'sha256': sha256,
+            'intended_use': INTENDED_USE,
             'type': cfg.model.get('type'),
             'config': os.fspath(model) if self.config_path else None,
             'checkpoint': weights,
             'presence_thr': self.presence_thr,
             'prob_thr': getattr(post, 'prob_thr', None),
             'fusion': getattr(post, 'fusion', None),
+            'backend': backend,
         }
 
     # ------------------------------------------------------------------ public API
@@ -149,8 +187,8 @@ class ADPDInferencer:
                 ``summary.csv`` listing every input with status ok/failed and reason;
                 every file is written atomically and the summary is refreshed after each
                 batch.
-            score_thr: leave out pathology boxes scoring below this (default: the
-                constructor's).
+            score_thr: ``'calibrated'`` or a number: which boxes are ``positive``
+                (default: the constructor's); every box is kept.
             batch_size: images per forward pass (default: the constructor's).
             return_vis: also return the overlay images (RGB uint8).
             on_error: ``'raise'`` re-raises the first failure; ``'skip'`` records any
@@ -168,13 +206,13 @@ class ADPDInferencer:
         """
         if on_error not in ('raise', 'skip'):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        score_thr = self.score_thr if score_thr is None else float(score_thr)
+        score_thr = self.score_thr if score_thr is None else score_thr
         batch_size = int(batch_size or self.batch_size)
         items = expand_inputs(inputs)
         stems = unique_stems(item.name for item in items) if out_dir else [None] * len(items)
         if out_dir:
             make_folder(out_dir)
-        model_info = dict(self.model_info, score_thr=score_thr)
+        model_info = self.run_info(score_thr)
         predictions, visuals, failures, rows = [], [], [], []
 
         def record(row):
@@ -189,8 +227,7 @@ class ADPDInferencer:
             for item, stem in zip(items[start:start + batch_size],
                                   stems[start:start + batch_size]):
                 try:
-                    loaded = guard_view(self._load(item), self.allow_views)
-                    ready.append((item, stem, loaded, self._prepare(loaded, item, len(ready))))
+                    ready.append((item, stem, *self.load_and_prepare(item, len(ready))))
                 except Exception as exc:  # whatever the type: this file's failure only
                     if on_error == 'raise':
                         raise
@@ -201,14 +238,15 @@ class ADPDInferencer:
                 try:
                     if isinstance(sample, Exception):
                         raise sample
-                    result, vis, row = self._finish(item, stem, loaded, sample, out_dir,
-                                                    return_vis, score_thr, model_info)
+                    result, vis, row = self.process_result(
+                        item, stem, loaded, sample, out_dir, score_thr, model_info,
+                        overlay=bool(out_dir or return_vis))
                 except Exception as exc:
                     if on_error == 'raise':
                         raise
                     record(_failed_row(item.name, exception_reason(exc)))
                     continue
-                written += [row['json'], row['png']] if out_dir else []
+                written += [path for path in (row['json'], row['png']) if path]
                 predictions.append(result)
                 if return_vis:
                     visuals.append(vis)
@@ -221,14 +259,50 @@ class ADPDInferencer:
                 'visualization': visuals if return_vis else None,
                 'failures': failures}
 
+    def run_info(self, score_thr) -> Dict:
+        """The ``model`` block of a run's results: :attr:`model_info` plus the per-class
+        thresholds that ``score_thr`` (``'calibrated'`` or a number) resolves to."""
+        thresholds, source = resolve_thresholds(score_thr, self.calibration, self.class_names,
+                                                self.model_info['prob_thr'] or 0.0)
+        return dict(self.model_info, score_thr=score_thr, thresholds=thresholds,
+                    threshold_source=source)
+
+    def process_result(self, item: InputItem, stem: Optional[str], loaded: LoadedImage,
+                       sample, out_dir: Optional[str], score_thr, model_info: Dict,
+                       overlay: bool = True):
+        """One model output -> ``(result dict, overlay RGB or None, summary row)``, writing
+        ``<stem>.png`` then ``<stem>.json`` into ``out_dir`` if given, all or nothing (the
+        JSON last: an existing JSON means this input is done, see ``tools/infer.py
+        --resume``). The one per-file step of both this class's loop and the archive
+        runner. ``model_info`` is :meth:`run_info`'s: every box is kept and marked
+        ``positive`` against its class's threshold."""
+        result = build_result(sample, item.name, loaded.width, loaded.height,
+                              self.class_names, self.region_names, self.training_classes,
+                              self.presence_thr, 0.0, model_info)
+        mark_positive(result['pathologies'], model_info['thresholds'])
+        add_input_fields(result, loaded)
+        vis = self.visualize(loaded.image, result) if overlay else None
+        row = {'input': item.name, 'status': 'ok', 'reason': '', 'json': None, 'png': None,
+               'width': loaded.width, 'height': loaded.height,
+               'num_pathologies': sum(p['positive'] for p in result['pathologies'])}
+        if out_dir:
+            files = []
+            if vis is not None:
+                row['png'] = osp.join(out_dir, f'{stem}.png')
+                files.append((row['png'], png_bytes(vis)))
+            row['json'] = osp.join(out_dir, f'{stem}.json')
+            files.append((row['json'], json_bytes(result)))
+            write_all_or_nothing(files)  # renamed in this order: the JSON last
+        return result, vis, row
+
     def visualize(self, image: np.ndarray, result: Dict) -> np.ndarray:
         """Overlay of one result on its grey image (faint outlines of present regions,
         the regions each box was fused from, pathology boxes in class colours with labels
         and scores, a legend), drawn by ``self.visualizer`` (``ADPDLocalVisualizer``).
         Images with a long side above ``OVERLAY_MAX_SIDE`` are drawn downscaled (boxes
         scaled alike), images with a short side below ``OVERLAY_MIN_SIDE`` enlarged; the
-        JSON keeps original pixels."""
-        path = result['pathologies']
+        JSON keeps original pixels. Boxes marked ``positive: false`` are not drawn."""
+        path = [p for p in result['pathologies'] if p.get('positive', True)]
         boxes = np.array([p['box'] for p in path], np.float64).reshape(-1, 4)
         labels = [self.class_names.index(p['class']) for p in path]
         scores = [p['score'] for p in path]
@@ -254,26 +328,6 @@ class ADPDInferencer:
         return visualizer
 
     # ------------------------------------------------------------------ internals
-    def _finish(self, item: InputItem, stem: Optional[str], loaded: LoadedImage, sample,
-                out_dir: Optional[str], return_vis: bool, score_thr: float,
-                model_info: Dict):
-        """One model output -> ``(result dict, overlay or None, summary row)``; with
-        ``out_dir`` its JSON and PNG are written all-or-nothing."""
-        result = build_result(sample, item.name, loaded.width, loaded.height,
-                              self.class_names, self.region_names, self.training_classes,
-                              self.presence_thr, score_thr, model_info)
-        add_input_fields(result, loaded)
-        vis = self.visualize(loaded.image, result) if (out_dir or return_vis) else None
-        row = {'input': item.name, 'status': 'ok', 'reason': '',
-               'width': loaded.width, 'height': loaded.height,
-               'num_pathologies': len(result['pathologies'])}
-        if out_dir:
-            row['json'] = osp.join(out_dir, f'{stem}.json')
-            row['png'] = osp.join(out_dir, f'{stem}.png')
-            write_all_or_nothing([(row['json'], json_bytes(result)),
-                                  (row['png'], png_bytes(vis))])
-        return result, vis, row
-
     def _forward_each(self, ready: List, on_error: str) -> List:
         """Model outputs of a prepared batch, one per input; when the batch fails (and
         ``on_error='skip'``) each input is run alone, so the exception of one input
@@ -294,6 +348,12 @@ class ADPDInferencer:
             except Exception as exc:
                 outputs.append(exc)
         return outputs
+
+    def load_and_prepare(self, item: InputItem, index: int) -> Tuple[LoadedImage, Dict]:
+        """Decode one input, apply the view guard and the test pipeline: ``(loaded,
+        pipeline output)``. Raises for this input's failure (any exception type)."""
+        loaded = guard_view(self._load(item), self.allow_views)
+        return loaded, self._prepare(loaded, item, index)
 
     @staticmethod
     def _load(item: InputItem) -> LoadedImage:
@@ -321,7 +381,10 @@ class ADPDInferencer:
     def _forward(self, batch: List[Dict]) -> List:
         from mmengine.dataset import pseudo_collate
 
-        return self.model.test_step(pseudo_collate(batch))
+        if self.network is None:
+            return self.model.test_step(pseudo_collate(batch))
+        data = self.model.data_preprocessor(pseudo_collate(batch), False)
+        return self.model.predict_by_feat(*self.network(data['inputs']), data['data_samples'])
 
 
 def _write_summary_or_roll_back(out_dir: str, rows: List[Dict], written: List[str]) -> None:

@@ -9,3 +9,4 @@ from .cxr8 import CXR8Dataset
 from .imagenome import ImaGenomeDataset
 
 __all__ = ['ImaGenomeDataset', 'CXR8Dataset', 'adpd_collate']
+from .cxr8_cls import CXR8ClassificationDataset  # noqa: F401,E402  (CAM-family training)

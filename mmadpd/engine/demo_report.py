@@ -12,6 +12,7 @@ import os
 import os.path as osp
 from typing import Dict, Mapping, Optional
 
+from mmadpd.engine.operating_points_report import published_model_section
 from mmadpd.evaluation.tables import format_table1_rows
 
 #: metrics.json keys of the demo contract -> metric names (AP in percent)
@@ -31,7 +32,8 @@ def _pick(metrics: Mapping, prefix: Optional[str] = 'cxr8') -> Dict[str, float]:
 
 def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
                       timings: Optional[Mapping] = None,
-                      model_name: str = 'Loc-ADPD (demo)') -> str:
+                      model_name: str = 'Loc-ADPD (demo)',
+                      published: Optional[Mapping] = None) -> str:
     """Write ``report.md`` and ``metrics.json`` into ``work_dir``; returns the report path.
 
     Args:
@@ -40,6 +42,8 @@ def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
         reference: the content of ``reference_boxes.json`` (``methods`` -> metric dict).
         timings: optional seconds per stage (``data_s``, ``train_s``, ``total_s``).
         model_name: row label of the model.
+        published: the weights-index entry (with ``name``) of the published model: adds
+            its calibrated operating points (val and test half).
     """
     test = json.load(open(osp.join(test_report_dir, 'metrics.json')))
     methods = reference['methods']
@@ -52,6 +56,11 @@ def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
         r['class']: r['mean_ap'] for r in test['per_class']}
     summary['classes_without_gt'] = test.get('classes_without_gt', [])
     summary['num_test_images'] = test.get('num_images')
+    if published:
+        summary['published'] = {k: published.get(k) for k in ('name', 'file', 'sha256')}
+        summary['operating_points'] = dict(
+            val=(published.get('calibration') or {}).get('per_class'),
+            test=published.get('test_operating_points'))
     if timings:
         summary['timings_s'] = {k: round(float(v), 1) for k, v in timings.items()}
     with open(osp.join(work_dir, 'metrics.json'), 'w') as f:
@@ -81,6 +90,8 @@ def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
         '',
         '## Per class (Loc-ADPD)', '', class_part, '',
     ]
+    if published:
+        md += published_model_section(published)
     if pr:
         md += ['## Precision-recall curves (IoU 0.1 / 0.3 / 0.5)', '']
         md += [f'![{osp.splitext(osp.basename(p))[0]}]({rel(p)})' for p in pr] + ['']

@@ -1,6 +1,7 @@
 """Hostile inputs and a failing disk for ADPDInferencer / tools/infer.py: regression tests
 of issue 21 and a property test (every other input is processed, one input's outputs are
 all there or none, and the summary lists exactly the files on disk)."""
+import csv
 import errno
 import json
 import os
@@ -85,13 +86,13 @@ def test_malformed_dicom_header_does_not_stop_the_run(inferencer, tmp_path):
 
 def test_any_exception_of_one_input_is_its_own_one_line_failure(inferencer, tmp_path):
     inputs = [write_good(tmp_path / f'{n}.png', seed=i) for i, n in enumerate('abc')]
-    real = type(inferencer)._finish
+    real = type(inferencer).process_result
 
     def finish(self, item, *args, **kwargs):
         if item.name.endswith('b.png'):
             raise TypeError(f'weird value <object at 0x7f3a12345678>\nsecond line')
         return real(self, item, *args, **kwargs)
-    with mock.patch.object(type(inferencer), '_finish', finish):
+    with mock.patch.object(type(inferencer), 'process_result', finish):
         result = inferencer(inputs, out_dir=str(tmp_path / 'out'), on_error='skip',
                             batch_size=3)
     assert result['failures'] == [{'input': inputs[1],
@@ -159,11 +160,15 @@ def test_infer_tool_reports_a_write_failure_as_a_sentence(random_ckpt, tmp_path,
     out = str(tmp_path / 'out')
     with failing_writes({'summary.json': errno.EROFS}):
         code = tool.main([SYNTHETIC_CONFIG, random_ckpt, image, '--out-dir', out,
-                          '--device', 'cpu'])
+                          '--device', 'cpu', '--workers', '0'])
     err = capsys.readouterr().err
     assert code == 1 and 'Traceback' not in err
     assert 'summary.json: EROFS (Read-only file system)' in err
-    assert os.listdir(out) == []  # a.json/a.png rolled back: no summary lists them
+    # the per-input log appended as results arrive lists exactly the outputs on disk
+    with open(osp.join(out, 'summary.csv'), encoding='utf-8') as f:
+        logged = list(csv.DictReader(f))
+    assert [row['input'] for row in logged] == [image]
+    assert sorted(os.listdir(out)) == ['a.json', 'a.png', 'summary.csv']
 
 
 # ------------------------------------------------------------------ property test

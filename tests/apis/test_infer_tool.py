@@ -47,7 +47,8 @@ def test_bad_inputs_are_reported_and_good_ones_written(tmp_path, random_ckpt):
     assert second['image'] == str(d / 'b' / 'scan.dcm') and second['height'] == 80
     assert len(first['regions']) == 29 and first['pathologies']
     for p in first['pathologies']:
-        assert set(p) == {'class', 'score', 'box', 'regions'} and p['regions']
+        assert set(p) == {'class', 'score', 'threshold', 'positive', 'box', 'regions'}
+        assert p['regions']
     assert (out / 'scan.png').read_bytes()[:4] == b'\x89PNG'
     assert (out / 'scan__2.png').stat().st_size > 0
 

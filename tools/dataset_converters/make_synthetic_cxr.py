@@ -2,7 +2,7 @@
 
     python tools/dataset_converters/make_synthetic_cxr.py OUT_DIR [--seed 0]
         [--num-train N] [--num-val N] [--num-test N] [--num-cxr8 N] [--size PX]
-        [--defect-rate F] [--workers N]
+        [--defect-rate F] [--workers N] [--num-cxr8-train N]
 
 writes OUT_DIR/mimic-cxr-jpg/, OUT_DIR/chest-imagenome/silver_dataset/ and OUT_DIR/cxr8/
 (see ``mmadpd.datasets.synthetic.generate``). Same seed + arguments -> same bytes.
@@ -23,6 +23,9 @@ def parse_args(argv=None):
     p.add_argument('--num-val', type=int, default=200, help='MIMIC-style validation images')
     p.add_argument('--num-test', type=int, default=200, help='MIMIC-style test images')
     p.add_argument('--num-cxr8', type=int, default=400, help='NIH CXR8-style box images')
+    p.add_argument('--num-cxr8-train', type=int, default=0,
+                   help='NIH CXR8-style image-label-only training images (+ the official '
+                        'train_val_list.txt / test_list.txt); 0 = none')
     p.add_argument('--size', type=int, default=512,
                    help='long side of MIMIC images (varied, non-square) and side of CXR8 '
                         'images, in pixels')
@@ -38,7 +41,7 @@ def main(argv=None):
                                num_val=args.num_val, num_test=args.num_test,
                                num_cxr8=args.num_cxr8, size=args.size,
                                defect_rate=args.defect_rate, workers=args.workers,
-                               progress=True)
+                               progress=True, num_cxr8_train=args.num_cxr8_train)
     print(json.dumps(summary, indent=1))
     return summary
 

@@ -30,6 +30,7 @@ import cv2
 
 from mmadpd.anatomy import PATHOLOGIES, REGIONS
 
+from .cxr8_train import write_cxr8_train
 from .io import json_bytes, write_bytes, write_csv, write_csv_gz, write_zip
 from .lesions import DEFAULT_PREVALENCE, LESION_KINDS
 from .plan import plan_cxr8, plan_mimic
@@ -152,7 +153,7 @@ def generate_dataset(out_dir: str, seed: int = 0, num_train: int = 1600, num_val
                      num_test: int = 200, num_cxr8: int = 400, size: int = 512,
                      defect_rate: float = 0.01, workers: int = 1,
                      prevalence: Optional[Mapping[str, float]] = None,
-                     progress: bool = False) -> dict:
+                     progress: bool = False, num_cxr8_train: int = 0) -> dict:
     """Write the phantom data set (see the module docstring for the layout).
 
     Args:
@@ -168,6 +169,8 @@ def generate_dataset(out_dir: str, seed: int = 0, num_train: int = 1600, num_val
         prevalence: per lesion kind probability (default ``DEFAULT_PREVALENCE``); CXR8
             images never get multiple nodules (its box format holds one box per class).
         progress: print progress lines.
+        num_cxr8_train: image-label-only NIH-style training images and the official list
+            files (:mod:`.cxr8_train`); 0 (default) writes none of them.
 
     Returns:
         Summary dict: arguments, counts per split, per-class image counts, defects, seconds.
@@ -206,6 +209,10 @@ def generate_dataset(out_dir: str, seed: int = 0, num_train: int = 1600, num_val
     cxr8_res = _run(render_cxr8, [(seed, r, os.path.join(cxr8_root, 'images'), prev_cxr8)
                                   for r in cxr8_recs], workers, 'cxr8', progress)
     _write_cxr8_tables(cxr8_recs, cxr8_res, cxr8_root)
+    cxr8_train = write_cxr8_train(
+        seed, num_cxr8_train, size, cxr8_root, cxr8_recs, prev,
+        lambda f, tasks, label: _run(f, tasks, workers, label, progress)) \
+        if num_cxr8_train > 0 else {}
 
     summary = {
         'arguments': {'seed': seed, 'num_train': num_train, 'num_val': num_val,
@@ -222,6 +229,7 @@ def generate_dataset(out_dir: str, seed: int = 0, num_train: int = 1600, num_val
         'cxr8_images': len(cxr8_recs),
         'cxr8_box_images': sum(bool(r['boxes']) for r in cxr8_res),
         'cxr8_class_counts': _count([c for c, _ in r['boxes']] for r in cxr8_res),
+        **cxr8_train,
     }
     write_bytes(os.path.join(out_dir, MARKER), json_bytes(summary, sort_keys=True, indent=1))
     summary['seconds'] = round(time.time() - start, 2)

@@ -109,11 +109,13 @@ def assign_mimic_split(records: List[dict], seed: int) -> None:
         r['mimic_split'] = value.get(r['subject_id'], 'train')
 
 
-def plan_cxr8(seed: int, num_images: int, size: int) -> List[dict]:
-    """One record per NIH-style image: patients with 1-3 follow-ups each."""
-    rng = np.random.default_rng([seed, PLAN_STREAM, 1])
+def plan_cxr8(seed: int, num_images: int, size: int, stream: int = 1,
+              first_patient: int = 1) -> List[dict]:
+    """One record per NIH-style image: patients with 1-3 follow-ups each, numbered from
+    ``first_patient``; ``stream`` separates the box images' plan from other sets'."""
+    rng = np.random.default_rng([seed, PLAN_STREAM, stream])
     records: List[dict] = []
-    patient = 0
+    patient = first_patient - 1
     while len(records) < num_images:
         patient += 1
         gender = 'F' if rng.random() < 0.5 else 'M'

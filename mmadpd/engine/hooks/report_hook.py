@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
 from ...evaluation.tables import format_table1
+from ..operating_points_report import write_operating_points
 from ..report import publish_report, write_report
 
 
@@ -73,6 +74,11 @@ class ADPDReportHook(Hook):
     def after_test_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if self.on_test:
             self._report(runner, 'test', metrics, lambda: runner.test_evaluator)
+
+    def after_load_checkpoint(self, runner, checkpoint: Dict) -> None:
+        # a calibrated checkpoint's thresholds: its test report adds precision / recall
+        # at those points (operating_points.json / .md)
+        self._calibration = (checkpoint.get('meta') or {}).get('calibration')
 
     def after_run(self, runner) -> None:
         self.wait()
@@ -147,6 +153,9 @@ class ADPDReportHook(Hook):
             return
         files = write_report(out_dir, details, metrics, visualizer=visualizer,
                              step=runner.iter, **kwargs)
+        if mode == 'test' and getattr(self, '_calibration', None):
+            files['operating_points'] = write_operating_points(out_dir, details,
+                                                               self._calibration, mode)
         self.last_files = files
         skipped = (f'; {len(files["skipped_overlays"])} overlay image(s) not found'
                    if files['skipped_overlays'] else '')

@@ -4,6 +4,7 @@ from __future__ import annotations
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -138,11 +139,20 @@ class ADPD(BaseDetector):
         """See the class docstring for the fields. Boxes are always returned in ORIGINAL
         pixels (``rescale`` is accepted for mmdet compatibility)."""
         out, logits = self._heads(batch_inputs)
-        num_b, num_r, num_c = logits.shape
+        return self.predict_by_feat(out['boxes'], out['presence_logits'],
+                                    logits.float().sigmoid(), batch_data_samples)
+
+    @torch.no_grad()
+    def predict_by_feat(self, boxes: Tensor, presence_logits: Tensor, pathology_probs: Tensor,
+                        batch_data_samples: List[DetDataSample]) -> List[DetDataSample]:
+        """Head outputs -> predictions (also the ONNX Runtime backend's way back in):
+        boxes (B, R, 4) normalised cxcywh of the network input, presence_logits (B, R),
+        pathology_probs (B, R, C) sigmoid probabilities."""
+        num_b, num_r, num_c = pathology_probs.shape
         # ONE device->host copy of everything the post-processing needs.
-        host = torch.cat([out['boxes'].float().reshape(num_b, -1),
-                          out['presence_logits'].float(),
-                          logits.float().sigmoid().reshape(num_b, -1)], 1).cpu()
+        host = torch.cat([boxes.float().reshape(num_b, -1),
+                          presence_logits.float(),
+                          pathology_probs.float().reshape(num_b, -1)], 1).cpu()
         boxes, presence, probs = host.split([num_r * 4, num_r, num_r * num_c], 1)
         boxes = boxes.reshape(num_b, num_r, 4)
         probs = probs.reshape(num_b, num_r, num_c)
@@ -150,10 +160,12 @@ class ADPD(BaseDetector):
         present = presence > self.postprocessor.presence_thr
         image_probs = torch.where(present[..., None], probs, torch.zeros_like(probs))
         image_probs = image_probs.amax(dim=1)
+        sizes = [sample.metainfo.get('ori_shape', input_shape_of(sample))[1::-1]
+                 for sample in batch_data_samples]  # (w, h) per image
+        fused_all = self.postprocessor.process_batch(region_boxes.numpy(), presence.numpy(),
+                                                     probs.numpy(), np.asarray(sizes))
         for i, sample in enumerate(batch_data_samples):
-            oh, ow = sample.metainfo.get('ori_shape', input_shape_of(sample))[:2]
-            fused, scores, labels, sources = self.postprocessor(
-                region_boxes[i].numpy(), presence[i].numpy(), probs[i].numpy(), (ow, oh))
+            fused, scores, labels, sources = fused_all[i]
             pred = InstanceData()
             pred.bboxes = torch.from_numpy(fused)
             pred.scores = torch.from_numpy(scores)

@@ -1,0 +1,100 @@
+"""ONNX export + ONNX Runtime backend: the same network outputs (1e-4) and the same
+pathology boxes as the torch path, on phantom chest X-rays (issue 26, acceptance 2).
+The export (the slow part) runs once per module."""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from apis_checkpoint import REPO, SYNTHETIC_CONFIG
+from cxr_files import write_png
+
+from mmadpd.datasets.synthetic.phantom import make_phantom
+
+
+def _tool(name, path):
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, *path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def phantom_png(path, seed, width, height):
+    image = make_phantom(np.random.default_rng(seed), width, height).image
+    if image.dtype != np.uint8:
+        image = np.rint(image.astype(np.float64) / image.max() * 255).astype(np.uint8)
+    write_png(path, image)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def exported(random_ckpt, tmp_path_factory):
+    folder = tmp_path_factory.mktemp('onnx')
+    onnx_path = str(folder / 'model.onnx')
+    export = _tool('pytorch2onnx', ('tools', 'deployment', 'pytorch2onnx.py'))
+    assert export.main([SYNTHETIC_CONFIG, random_ckpt, '--out', onnx_path,
+                        '--dynamic-batch', '--no-verify']) == 0
+    images = [phantom_png(folder / f'phantom_{i}.png', i, w, h)
+              for i, (w, h) in enumerate([(256, 256), (300, 210), (180, 320)])]
+    return onnx_path, images
+
+
+def test_network_outputs_match_torch_within_1e4(exported, random_ckpt):
+    from mmadpd.apis import ADPDInferencer
+    from mmadpd.apis.onnx_export import ADPDNetwork
+
+    onnx_path, images = exported
+    torch_inf = ADPDInferencer(SYNTHETIC_CONFIG, random_ckpt, device='cpu')
+    onnx_inf = ADPDInferencer(SYNTHETIC_CONFIG, random_ckpt, backend='onnxruntime',
+                              onnx_model=onnx_path)
+    from mmengine.dataset import pseudo_collate
+
+    from mmadpd.apis.input_discovery import expand_inputs
+    batch = [torch_inf._prepare(torch_inf._load(item), item, i)
+             for i, item in enumerate(expand_inputs(images))]
+    inputs = torch_inf.model.data_preprocessor(pseudo_collate(batch), False)['inputs']
+    with torch.no_grad():
+        reference = ADPDNetwork(torch_inf.model)(inputs)
+    for ref, got in zip(reference, onnx_inf.network(inputs)):  # batch 3, dynamic batch
+        assert ref.shape == got.shape
+        assert float((ref - got).abs().max()) < 1e-4
+
+    ref_results = torch_inf(images)['predictions']
+    onnx_results = onnx_inf(images)['predictions']
+    num_boxes = 0
+    for ref, got in zip(ref_results, onnx_results):
+        # the same classes fused from the same regions (the order of regions and of classes
+        # follows the scores, which this saturated random model ties up to float noise)
+        ref_boxes = {p['class']: p for p in ref['pathologies']}
+        got_boxes = {p['class']: p for p in got['pathologies']}
+        assert set(ref_boxes) == set(got_boxes)
+        for name, p in ref_boxes.items():
+            q = got_boxes[name]
+            assert sorted(p['regions']) == sorted(q['regions'])
+            np.testing.assert_allclose(p['box'], q['box'], atol=2e-3)  # px, rounded to 1e-3
+            assert abs(p['score'] - q['score']) < 1e-4
+        num_boxes += len(ref_boxes)
+    assert num_boxes > 0 and got['model']['backend'] == 'onnxruntime'
+
+
+def test_infer_tool_with_onnxruntime_backend(exported, random_ckpt, tmp_path):
+    onnx_path, images = exported
+    infer = _tool('infer_tool', ('tools', 'infer.py'))
+    out = tmp_path / 'out'
+    assert infer.main([SYNTHETIC_CONFIG, random_ckpt, *images, '--out-dir', str(out),
+                       '--backend', 'onnxruntime', '--onnx-model', onnx_path,
+                       '--workers', '0', '--no-overlay', '--batch-size', '2']) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['num_ok'] == 3 and not list(out.glob('*.png'))
+    assert json.loads((out / 'phantom_1.json').read_text())['width'] == 300
+
+
+def test_missing_onnx_file_is_named(random_ckpt, tmp_path):
+    from mmadpd.apis import ADPDInferencer
+
+    missing = str(tmp_path / 'nothing.onnx')
+    with pytest.raises(FileNotFoundError, match='nothing.onnx.*pytorch2onnx'):
+        ADPDInferencer(SYNTHETIC_CONFIG, random_ckpt, backend='onnxruntime',
+                       onnx_model=missing)
