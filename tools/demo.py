@@ -60,7 +60,7 @@ def run(cmd, env=None, log=None):
 
 def step_data(data_dir, force, data_args):
     marker = osp.join(data_dir, '.demo-data.json')
-    want = dict(data_args, version=1)
+    want = dict(data_args, version=2)  # 2: the phantom set has MIMIC's split file
     if not force and osp.isfile(marker) and json.load(open(marker)) == want:
         print(f'[demo] 1-2/5 reusing phantom data in {data_dir} (--force to regenerate)')
         return
