@@ -151,15 +151,6 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def atomic_write_json(path: str, obj) -> None:
-    atomic_write_bytes(path, json_bytes(obj))
-
-
-def atomic_write_png(path: str, rgb: np.ndarray) -> None:
-    """Write an (H, W, 3) RGB uint8 image as PNG."""
-    atomic_write_bytes(path, png_bytes(rgb))
-
-
 def write_summary(out_dir: str, rows: Sequence[Mapping]) -> Dict:
     """Write ``summary.json`` and ``summary.csv`` listing every input of the run.
 

@@ -10,12 +10,10 @@ import io
 
 import numpy as np
 import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
-pytest.importorskip('pycocotools')
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
-
-from mmadpd.evaluation.functional import evaluate_detections, iou_matrix  # noqa: E402
+from mmadpd.evaluation.functional import evaluate_detections, iou_matrix
 
 THRS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 NUM_IMAGES, NUM_CLASSES, SIZE = 240, 8, 256.0
