@@ -189,13 +189,8 @@ def run_archive(inferencer, items: Sequence[InputItem], stems: Sequence[str], ou
                                                'skip')
             for entry, sample in zip(ready, samples):
                 index = entry['index']
-                try:
-                    if isinstance(sample, Exception):
-                        raise sample
-                    _, _, row = inferencer.process_result(
-                        items[index], stems[index], entry['decoded'], sample, out_dir,
-                        score_thr, model_info, overlay=overlay)
-                except Exception as exc:  # e.g. its outputs not writable (ENOSPC, EROFS)
-                    row = _failed_row(items[index].name, exception_reason(exc))
+                _, _, row = inferencer.result_or_failure(
+                    items[index], stems[index], entry['decoded'], sample, out_dir,
+                    score_thr, model_info, overlay=overlay)
                 record(index, row)
     return [rows[i] for i in sorted(rows)]

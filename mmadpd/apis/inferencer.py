@@ -235,16 +235,11 @@ class ADPDInferencer:
             written = []
             for (item, stem, loaded, _), sample in zip(ready, self._forward_each(ready,
                                                                                  on_error)):
-                try:
-                    if isinstance(sample, Exception):
-                        raise sample
-                    result, vis, row = self.process_result(
-                        item, stem, loaded, sample, out_dir, score_thr, model_info,
-                        overlay=bool(out_dir or return_vis))
-                except Exception as exc:
-                    if on_error == 'raise':
-                        raise
-                    record(_failed_row(item.name, exception_reason(exc)))
+                result, vis, row = self.result_or_failure(
+                    item, stem, loaded, sample, out_dir, score_thr, model_info,
+                    overlay=bool(out_dir or return_vis), on_error=on_error)
+                if result is None:
+                    record(row)
                     continue
                 written += [path for path in (row['json'], row['png']) if path]
                 predictions.append(result)
@@ -266,6 +261,22 @@ class ADPDInferencer:
                                                 self.model_info['prob_thr'] or 0.0)
         return dict(self.model_info, score_thr=score_thr, thresholds=thresholds,
                     threshold_source=source)
+
+    def result_or_failure(self, item: InputItem, stem: Optional[str], loaded, sample,
+                          out_dir: Optional[str], score_thr, model_info: Dict,
+                          overlay: bool = True, on_error: str = 'skip'):
+        """:meth:`process_result`, or ``(None, None, failed summary row)`` when this input
+        fails there or its model output ``sample`` is an exception (see
+        :meth:`_forward_each`); ``on_error='raise'`` re-raises instead."""
+        try:
+            if isinstance(sample, Exception):
+                raise sample
+            return self.process_result(item, stem, loaded, sample, out_dir, score_thr,
+                                       model_info, overlay=overlay)
+        except Exception as exc:  # e.g. its outputs not writable (ENOSPC, EROFS)
+            if on_error == 'raise':
+                raise
+            return None, None, _failed_row(item.name, exception_reason(exc))
 
     def process_result(self, item: InputItem, stem: Optional[str], loaded: LoadedImage,
                        sample, out_dir: Optional[str], score_thr, model_info: Dict,
