@@ -3,7 +3,7 @@ and without overlays (issue 26). The issue's measurement is 2,000 PNGs:
 
     python benchmarks/folder_infer.py --num-files 2000 --out benchmarks/cpu_DATE_folder.json
         [--config configs/adpd/loc_adpd.py] [--file-size 1024] [--workers 1]
-        [--batch-size 16] [--threads 2] [--keep DIR]
+        [--batch-size 16] [--threads 2] [--keep DIR] [--unique 100]
 
 Each of the four runs is a fresh ``tools/infer.py`` process; its rate is the tool's own
 "N image(s) done ... in S s" (from the first input to the last output, model loading
@@ -35,14 +35,31 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=16)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--keep', help='reuse/keep the PNGs, checkpoint and ONNX here')
+    parser.add_argument('--unique', type=int, default=100,
+                        help='distinct phantoms among the files (the rest are copies)')
     parser.add_argument('--out', required=True)
     return parser.parse_args(argv)
+
+
+def folder_of_copies(images, count, size, unique):
+    """``count`` PNGs in ``images``: ``unique`` phantoms, each copied under new names.
+
+    Drawing one 1024-px phantom takes about a second on this machine; decoding does not
+    depend on which phantom a file holds, so copies measure the same work.
+    """
+    import shutil
+
+    from inference_benchmark import phantom_pngs
+
+    sources = phantom_pngs(images, min(unique, count), size)
+    for i in range(len(sources), count):
+        shutil.copyfile(sources[i % len(sources)], osp.join(images, f'phantom_{i:05d}.png'))
 
 
 def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-    from inference_benchmark import phantom_pngs, saturated_checkpoint
+    from inference_benchmark import saturated_checkpoint
 
     from mmadpd.benchmark.results import write_json
     from mmadpd.utils import register_all_modules
@@ -55,7 +72,7 @@ def main(argv=None):
     if have != args.num_files:
         for f in os.listdir(images):
             os.unlink(osp.join(images, f))
-        phantom_pngs(images, args.num_files, args.file_size)
+        folder_of_copies(images, args.num_files, args.file_size, args.unique)
     ckpt = osp.join(work, 'model.pth')
     if not osp.isfile(ckpt):
         saturated_checkpoint(args.config, ckpt)
@@ -67,7 +84,8 @@ def main(argv=None):
                         args.config, ckpt, '--out', onnx_path, '--dynamic-batch'],
                        check=True, env=env)
     res = dict(command='python ' + ' '.join([osp.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
-               num_files=args.num_files, file_size=args.file_size, workers=args.workers,
+               num_files=args.num_files, unique_phantoms=min(args.unique, args.num_files),
+               file_size=args.file_size, workers=args.workers,
                batch_size=args.batch_size, threads=args.threads, runs={})
     for backend in ('pytorch', 'onnxruntime'):
         for overlay in (True, False):

@@ -1,6 +1,7 @@
 """`make demo`: the main job end to end on the synthetic phantom set, on a CPU.
 
     python tools/demo.py [--work-dir work_dirs/demo] [--data-dir data/phantom] [--force]
+        [--seed 0]
 
 1. generates the phantom set (ImaGenome/MIMIC layout for training, CXR8 layout for
    evaluation) with tools/dataset_converters/make_synthetic_cxr.py,
@@ -19,6 +20,12 @@ IMAGE` works.
 
 Every step is a command a user could run by hand (printed before it runs). A rerun reuses
 the data and the trained checkpoint; --force retrains (and regenerates the data).
+
+Reproducibility: the data depend only on DATA_ARGS (their own seed); --seed sets the
+training seed (initialisation, data order, augmentation). The same seed gives the same
+weights and numbers on the same machine with the same thread and worker counts
+(benchmarks/cpu_2026-12-06_demo_determinism.json); another thread count changes float
+summation order and so the numbers slightly. benchmarks/demo_seeds.py runs seeds 0-2.
 """
 from __future__ import annotations
 
@@ -172,9 +179,11 @@ def main(argv=None):
     p.add_argument('--force', action='store_true', help='regenerate the data and retrain')
     p.add_argument('--tiny', action='store_true',
                    help='tiny data and 4 iterations: checks the plumbing in about a minute')
+    p.add_argument('--seed', type=int, default=0,
+                   help='training seed (the data do not depend on it)')
     args = p.parse_args(argv)
     data_args = TINY_DATA_ARGS if args.tiny else DATA_ARGS
-    train_options = TINY_TRAIN_OPTIONS if args.tiny else ()
+    train_options = [*(TINY_TRAIN_OPTIONS if args.tiny else ()), f'randomness.seed={args.seed}']
     work_dir, data_dir = osp.abspath(args.work_dir), osp.abspath(args.data_dir)
     os.makedirs(work_dir, exist_ok=True)
     env = dict(os.environ, MMADPD_PHANTOM_DIR=data_dir)

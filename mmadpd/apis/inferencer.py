@@ -37,7 +37,7 @@ from .input_discovery import InputItem, expand_inputs
 from .results import build_result, json_bytes, png_bytes, unique_stems, write_summary
 from .safe_write import make_folder, write_all_or_nothing
 from .view_guard import guard_view
-from .onnx_backend import BACKENDS, OnnxRuntimeNetwork, default_onnx_path
+from .onnx_backend import BACKENDS, OnnxRuntimeNetwork, default_onnx_path, torch_threads
 from .thresholds import CALIBRATED, INTENDED_USE, mark_positive, resolve_thresholds
 from .weights import is_model_name, load_named
 
@@ -394,8 +394,10 @@ class ADPDInferencer:
 
         if self.network is None:
             return self.model.test_step(pseudo_collate(batch))
-        data = self.model.data_preprocessor(pseudo_collate(batch), False)
-        return self.model.predict_by_feat(*self.network(data['inputs']), data['data_samples'])
+        with torch_threads(1):
+            data = self.model.data_preprocessor(pseudo_collate(batch), False)
+            return self.model.predict_by_feat(*self.network(data['inputs']),
+                                              data['data_samples'])
 
 
 def _write_summary_or_roll_back(out_dir: str, rows: List[Dict], written: List[str]) -> None:

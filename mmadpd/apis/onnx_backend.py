@@ -6,9 +6,10 @@ the same predictions up to the network's float differences.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,6 +23,25 @@ def default_onnx_path(weights: Optional[str]) -> Optional[str]:
     """``work_dirs/x/latest.pth`` -> ``work_dirs/x/latest.onnx`` (where the export tool
     writes by default)."""
     return None if weights is None else osp.splitext(weights)[0] + '.onnx'
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the enclosed torch ops with ``count`` intra-op threads, then restore.
+
+    Around ONNX Runtime the torch work (normalising one image, post-processing) is tiny,
+    but torch's OpenMP threads keep spinning after each op and take the cores from ONNX
+    Runtime's own pool: one thread for torch there makes the network itself faster.
+    """
+    before = torch.get_num_threads()
+    if before == count:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class OnnxRuntimeNetwork:

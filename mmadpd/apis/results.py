@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import os.path as osp
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
@@ -137,8 +136,32 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     write_all_or_nothing([(path, data)])
 
 
+def _json_default(value):
+    """What orjson cannot write by itself: numpy values and number-like objects (pydicom's
+    DSfloat / IS, ...), as ``json.dumps`` would have written them."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
+    raise TypeError(f'{type(value).__name__} is not JSON serializable')
+
+
 def json_bytes(obj) -> bytes:
-    return (json.dumps(obj, indent=2) + '\n').encode('utf-8')
+    """A result dict as indented UTF-8 JSON with a final newline.
+
+    orjson, not ``json.dumps(indent=2)``: with an indent the standard library falls back to
+    its pure-Python encoder, ~8 ms for one image's 29-region result (a fifth of the
+    file -> JSON budget). Differences from ``json.dumps``: non-ASCII is written as UTF-8,
+    not ``\\u`` escapes, and NaN as ``null`` (valid JSON).
+    """
+    import orjson
+
+    return orjson.dumps(obj, default=_json_default,
+                        option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

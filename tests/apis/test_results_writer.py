@@ -90,3 +90,19 @@ def test_atomic_write_gives_ordinary_file_permissions(tmp_path):
         os.umask(old)
     mode = stat.S_IMODE(os.stat(tmp_path / 'out.json').st_mode)
     assert mode == 0o644  # not mkstemp's 0600
+
+
+def test_result_json_reads_back_as_the_dict_including_numpy_and_number_like_values():
+    from pydicom.valuerep import DSfloat, IS
+
+    obj = {'image': 'Müller/é.png', 'width': np.int64(1024), 'spacing': [DSfloat('0.139'),
+           DSfloat('0.139')], 'frames': IS('1'), 'probs': np.array([0.25, 1e-06]),
+           'score': np.float32(0.5), 'nested': [{'present': True, 'box': None}]}
+    text = results.json_bytes(obj)
+    assert text.endswith(b'}\n') and b'\n  "image": "M\xc3\xbcller' in text  # indented UTF-8
+    back = json.loads(text)
+    assert back == {'image': 'Müller/é.png', 'width': 1024, 'spacing': [0.139, 0.139],
+                    'frames': 1, 'probs': [0.25, 1e-06], 'score': 0.5,
+                    'nested': [{'present': True, 'box': None}]}
+    with pytest.raises(TypeError, match='object is not JSON serializable|not JSON'):
+        results.json_bytes({'bad': object()})

@@ -65,6 +65,11 @@ def test_tiny_table_runs_every_row_and_a_failing_row_is_reported(tmp_path):
     assert oracle['mAP'] > max(r['mAP'] for n, r in by.items() if 'oracle' not in n)
     md = open(osp.join(work, 'table1.md')).read()
     assert all(n in md for n in names) and 'Per-class AP' in md
+    # every CAM row's box threshold was chosen on the val half, among the tiny candidates
+    chosen = table['cam_box_thresholds_chosen_on_val']
+    assert set(chosen) == {'chexnet', 'gradcam', 'lse', 'weldon'}
+    assert all(v in (0.4, 0.6) for v in chosen.values()), chosen
+    assert osp.isfile(osp.join(work, 'cam_threshold', 'gradcam', 'cam_threshold.json'))
 
     # a missing checkpoint: its rows are "not run" with the reason, the others are
     # written (trained models reused), exit code 1

@@ -9,7 +9,8 @@ Rows: Loc-ADPD, Loc-ADPD w/o WBF, Loc-ADPD w/ MIL, MIL-ADPD, MIL-ADPD w/o WBF, C
 (CAM), Grad-CAM, LSE model, WELDON, Faster R-CNN, and the reference rows whole lung and
 oracle regions. Each model is trained once by ``tools/train.py`` (the "w/o WBF" rows and
 Grad-CAM test another model's checkpoint) and tested on the CXR8 test half by
-``tools/test.py`` (``CXR8DetectionMetric``); the reference rows come from
+``tools/test.py`` (``CXR8DetectionMetric``); a CAM row's box threshold is first chosen on
+the val half by ``tools/analysis_tools/cam_threshold.py``; the reference rows come from
 ``tools/analysis_tools/reference_boxes.py``. The tools run in this process (their
 ``main(argv)``); each step prints the equivalent command line.
 
@@ -62,6 +63,11 @@ MODELS = {
 GRADCAM = ('configs/baselines/chexnet_gradcam.py',
            'configs/baselines/chexnet_gradcam_synthetic.py')
 WO_WBF = ['model.postprocessor.fusion=none']
+# CAM rows: the box threshold (relative to the heatmap's maximum) is chosen on the val half
+# by tools/analysis_tools/cam_threshold.py before the test half is run.
+CAM_MODELS = ('chexnet', 'lse', 'weldon')
+CAM_THRESHOLDS = ['0.3', '0.4', '0.5', '0.6', '0.7']
+TINY_CAM_THRESHOLDS = ['0.4', '0.6']
 
 # (row key, method, supervision, model key, test config (None: the model's), test options)
 ROWS = [
@@ -207,6 +213,7 @@ class Table1Run:
         self.work_dir = osp.abspath(args.work_dir)
         self.given = dict(kv.split('=', 1) for kv in args.checkpoint or [])
         self.checkpoints, self.failures, self.timings = {}, {}, {}
+        self.box_thresholds = {}
 
     def config(self, pair):
         return osp.join(ROOT, pair[0] if self.real else pair[1])
@@ -261,6 +268,8 @@ class Table1Run:
         options = list(options)
         if self.args.tiny:
             options += TINY_TEST + (TINY_FRCNN if model_key == 'frcnn' else [])
+        if model_key in CAM_MODELS:
+            options.append(f'model.box_threshold={self.box_threshold(row_key, config, ckpt)}')
         argv = [config, ckpt, '--work-dir', osp.join(self.work_dir, 'test', row_key),
                 '--method-name', row_key]
         if out:
@@ -273,6 +282,20 @@ class Table1Run:
         if not metrics:
             raise RowError('tools/test.py returned no metrics')
         return metrics
+
+    def box_threshold(self, row_key, config, ckpt):
+        """A CAM row's box threshold, chosen on the val half (never the test half)."""
+        argv = [config, ckpt, '--work-dir', osp.join(self.work_dir, 'cam_threshold', row_key),
+                '--thresholds', *(TINY_CAM_THRESHOLDS if self.args.tiny else CAM_THRESHOLDS)]
+        if self.args.tiny:
+            argv += ['--cfg-options', *TINY_TEST]
+        t0 = time.time()
+        best = call_tool(osp.join(TOOLS, 'analysis_tools', 'cam_threshold.py'), argv)
+        self.timings[f'cam threshold {row_key}'] = round(time.time() - t0, 1)
+        if best is None:
+            raise RowError('cam_threshold.py chose no threshold')
+        self.box_thresholds[row_key] = best
+        return best
 
     def reference(self, loc_predictions):
         """The whole-lung row (needs Loc-ADPD's dumped predictions) and the oracle row."""
@@ -384,7 +407,8 @@ def main(argv=None):
     meta = dict(data='phantom, tiny' if args.tiny else args.data,
                 command='python tools/analysis_tools/table1.py ' + ' '.join(
                     sys.argv[1:] if argv is None else argv),
-                seconds=round(time.time() - t0, 1), timings=run.timings)
+                seconds=round(time.time() - t0, 1), timings=run.timings,
+                cam_box_thresholds_chosen_on_val=run.box_thresholds)
     write_table(run.work_dir, rows, meta, with_paper=run.real)
     failed = [r['method'] for r in rows if r['status'] != 'ok']
     print(open(osp.join(run.work_dir, 'table1.md')).read())
