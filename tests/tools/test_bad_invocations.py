@@ -104,6 +104,8 @@ INVOCATIONS = [
     ('analysis_tools/reference_boxes.py', ['{root}/none.json'], {}, ''),
     ('analysis_tools/browse_dataset.py', ['{root}/missing.py'], {}, ''),
     ('analysis_tools/dataset_load_benchmark.py', ['{root}/none.json'], {}, ''),
+    ('analysis_tools/region_localisation.py', ['{root}/none.pkl', '--truth', '{entry.csv}'],
+     {}, 'none.pkl: not found'),
 ]
 
 
