@@ -172,6 +172,12 @@ def step_reference(work_dir, data_dir, preds, env):
     return json.load(open(osp.join(ref_dir, 'reference_boxes.json')))
 
 
+def trained_seed(work_dir):
+    """The seed the demo checkpoint was trained with (a rerun may reuse an older one)."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(work_dir, 'config.py')).get('randomness', {}).get('seed')
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description='make demo: phantom data -> Loc-ADPD -> report')
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'demo'))
@@ -200,7 +206,8 @@ def main(argv=None):
     from mmadpd.engine.demo_report import write_demo_report
     report = write_demo_report(work_dir, osp.join(test_dir, 'report'), reference,
                                timings=dict(data_s=t_data, train_s=t_train,
-                                            total_s=time.time() - t0), published=published)
+                                            total_s=time.time() - t0), published=published,
+                               seed=trained_seed(work_dir))
     print(f'\n[demo] done in {time.time() - t0:.0f} s: report {report}')
 
 

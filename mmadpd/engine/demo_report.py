@@ -33,7 +33,8 @@ def _pick(metrics: Mapping, prefix: Optional[str] = 'cxr8') -> Dict[str, float]:
 def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
                       timings: Optional[Mapping] = None,
                       model_name: str = 'Loc-ADPD (demo)',
-                      published: Optional[Mapping] = None) -> str:
+                      published: Optional[Mapping] = None,
+                      seed: Optional[int] = None) -> str:
     """Write ``report.md`` and ``metrics.json`` into ``work_dir``; returns the report path.
 
     Args:
@@ -44,6 +45,7 @@ def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
         model_name: row label of the model.
         published: the weights-index entry (with ``name``) of the published model: adds
             its calibrated operating points (val and test half).
+        seed: the training seed, recorded in ``metrics.json``.
     """
     test = json.load(open(osp.join(test_report_dir, 'metrics.json')))
     methods = reference['methods']
@@ -61,6 +63,8 @@ def write_demo_report(work_dir: str, test_report_dir: str, reference: Mapping,
         summary['operating_points'] = dict(
             val=(published.get('calibration') or {}).get('per_class'),
             test=published.get('test_operating_points'))
+    if seed is not None:
+        summary['seed'] = int(seed)
     if timings:
         summary['timings_s'] = {k: round(float(v), 1) for k, v in timings.items()}
     with open(osp.join(work_dir, 'metrics.json'), 'w') as f:

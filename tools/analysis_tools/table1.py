@@ -66,7 +66,8 @@ WO_WBF = ['model.postprocessor.fusion=none']
 # CAM rows: the box threshold (relative to the heatmap's maximum) is chosen on the val half
 # by tools/analysis_tools/cam_threshold.py before the test half is run.
 CAM_MODELS = ('chexnet', 'lse', 'weldon')
-CAM_THRESHOLDS = ['0.3', '0.4', '0.5', '0.6', '0.7']
+# (0.3-0.7 first: on the phantom set the best sat at 0.7, the edge, so the grid goes on)
+CAM_THRESHOLDS = ['0.3', '0.4', '0.5', '0.6', '0.7', '0.8', '0.9']
 TINY_CAM_THRESHOLDS = ['0.4', '0.6']
 
 # (row key, method, supervision, model key, test config (None: the model's), test options)
