@@ -83,16 +83,17 @@ def build_result(sample, image: str, width: int, height: int,
     if pred_regions is not None:
         r_boxes = _numpy(pred_regions.bboxes)
         logits = _numpy(pred_regions.presence_logits).astype(np.float64)
-        probs = _numpy(pred_regions.pathology_probs)
+        # rounded as whole arrays: 29 x 53 Python round() calls cost ~1.5 ms per image
+        scores = np.round(1.0 / (1.0 + np.exp(-logits)), PROB_DECIMALS).tolist()
+        probs = np.round(_numpy(pred_regions.pathology_probs).astype(np.float64),
+                         PROB_DECIMALS).tolist()
         for i, name in enumerate(region_names):
             regions.append({
                 'name': name,
                 'box': _box(r_boxes[i]),
                 'present': bool(logits[i] > presence_thr),
-                'presence_score': round(float(1.0 / (1.0 + np.exp(-logits[i]))),
-                                        PROB_DECIMALS),
-                'probabilities': {c: round(float(p), PROB_DECIMALS)
-                                  for c, p in zip(training_classes, probs[i])},
+                'presence_score': scores[i],
+                'probabilities': dict(zip(training_classes, probs[i])),
             })
     return {'image': image, 'width': int(width), 'height': int(height),
             'pathologies': pathologies, 'regions': regions,
