@@ -64,8 +64,12 @@ def _summary_inputs(out):
 
 def _interrupt(cmd, out, at_least, sig):
     """Start ``cmd``, send ``sig`` once ``out`` holds ``at_least`` results; the stderr."""
+    # SIGINT back to its default in the child: a test run started in the background by a
+    # shell (`make test &`) inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt
     proc = subprocess.Popen(cmd, env=_env(), cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for_jsons(proc, out, at_least)
         assert proc.poll() is None, 'the run finished before it could be interrupted'
