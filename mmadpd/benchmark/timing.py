@@ -59,11 +59,12 @@ def worker_threads():
     """One OpenCV and one torch thread, as in a DataLoader worker (mmengine sets
     opencv_num_threads=0 and torch uses 1 thread per worker process)."""
     import cv2
-    cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+
+    from mmadpd.apis.onnx_backend import torch_threads
+    cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(0)
-    torch.set_num_threads(1)
     try:
-        yield
+        with torch_threads(1):
+            yield
     finally:
         cv2.setNumThreads(cv_threads)
-        torch.set_num_threads(torch_threads)
