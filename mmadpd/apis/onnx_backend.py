@@ -53,7 +53,9 @@ class OnnxRuntimeNetwork:
 
     Calling it with a (B, 3, S, S) float tensor returns torch tensors boxes (B, R, 4)
     normalised cxcywh, presence_logits (B, R), pathology_probs (B, R, C). A model exported
-    with a fixed batch is run image by image.
+    with a fixed batch is run image by image. A model exported for the grey channel alone
+    (input (B, 1, S, S), the default export) gets channel 0 of the preprocessor's 3
+    repeated channels; 3 channels that differ are refused, since that model cannot see them.
     """
 
     def __init__(self, path: str, num_threads: Optional[int] = None) -> None:
@@ -70,14 +72,26 @@ class OnnxRuntimeNetwork:
                                             providers=['CPUExecutionProvider'])
         shape = self.session.get_inputs()[0].shape
         self.fixed_batch = shape[0] if isinstance(shape[0], int) else None
+        self.input_channels = shape[1] if isinstance(shape[1], int) else None
         meta = self.session.get_modelmeta().custom_metadata_map
         self.image_size = int(meta[META_IMAGE_SIZE]) if META_IMAGE_SIZE in meta else None
 
     def _run(self, images: np.ndarray):
         return self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: images})
 
+    def _channels(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.input_channels != 1 or inputs.shape[1] == 1:
+            return inputs
+        grey = inputs[:, :1]
+        if not torch.equal(inputs, grey.expand_as(inputs)):
+            raise ValueError(f'{self.path}: exported for grey input (1 channel), got '
+                             f'{inputs.shape[1]} different channels; export with '
+                             f'--input-channels 3')
+        return grey
+
     def __call__(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        images = np.ascontiguousarray(inputs.detach().cpu().float().numpy())
+        inputs = self._channels(inputs.detach().cpu().float())
+        images = np.ascontiguousarray(inputs.numpy())
         if self.image_size is not None and images.shape[2:] != (self.image_size,) * 2:
             raise ValueError(f'{self.path}: exported for {self.image_size} px inputs, the '
                              f'config gives {images.shape[2]}x{images.shape[3]}; export again '

@@ -3,17 +3,23 @@ to ONNX; the post-processing stays the shared Python code (``ADPD.predict_by_fea
 
 ONNX graph contract (:data:`ONNX_INPUT`, :data:`ONNX_OUTPUTS`):
 
-* ``image``: (B, 3, S, S) float32, the data preprocessor's output (normalised, grey
-  expanded to 3 channels, letterboxed to the config's S x S);
+* ``image``: (B, K, S, S) float32, the data preprocessor's output (normalised, letterboxed
+  to the config's S x S). K = 1 by default: the preprocessor repeats ONE grey channel to
+  the backbone's 3, so the export folds that repeat into the first convolution (its
+  weights summed over the input channels, :func:`fold_grey_input`), which is exact up to
+  float rounding and saves 2/3 of that layer's work. K = 3 (``input_channels=3``) keeps
+  the backbone's own stem;
 * ``boxes``: (B, R, 4) normalised (cx, cy, w, h) of the network input;
 * ``presence_logits``: (B, R);
 * ``pathology_probs``: (B, R, C) sigmoid probabilities.
 
 B is fixed to the export batch unless ``dynamic_batch``. The image size and the names of
-regions and classes are stored in the model's metadata (:data:`META_IMAGE_SIZE`).
+regions and classes are stored in the model's metadata (:data:`META_IMAGE_SIZE`); K is the
+graph input's own channel dimension.
 """
 from __future__ import annotations
 
+import copy
 import json
 from typing import Tuple
 
@@ -26,14 +32,54 @@ META_IMAGE_SIZE = 'mmadpd.image_size'
 META_CLASSES = 'mmadpd.pathology_classes'
 EXPORTERS = ('dynamo', 'torchscript')
 OPSET = 18
+GREY_FOLD_TOLERANCE = 1e-3  # largest |grey - 3-channel| output allowed by the export check
+
+
+def fold_grey_input(conv: nn.Conv2d) -> nn.Conv2d:
+    """A copy of ``conv`` for a ONE-channel input that gives the same output as ``conv`` on
+    that channel repeated ``conv.in_channels`` times: weight (O, I, k, k) -> its sum over
+    I, (O, 1, k, k); bias, stride, padding and dilation unchanged (zero padding of a
+    repeated channel is the repeat of the zero-padded channel, so borders match too)."""
+    if conv.groups != 1:
+        raise ValueError(f'fold_grey_input: a grouped first convolution (groups={conv.groups}) '
+                         'cannot be folded; export with input_channels=3')
+    grey = copy.deepcopy(conv)
+    grey.in_channels = 1
+    grey.weight = nn.Parameter(conv.weight.detach().sum(dim=1, keepdim=True))
+    return grey
+
+
+def first_conv_name(module: nn.Module) -> str:
+    """The qualified name of the first ``nn.Conv2d`` in ``module``'s registration order
+    (a backbone's stem for torchvision's and mmdet's CNNs; :func:`export_onnx` checks that
+    it is the one applied to the input by comparing outputs)."""
+    for name, child in module.named_modules():
+        if isinstance(child, nn.Conv2d):
+            return name
+    raise ValueError('no Conv2d in the backbone to fold a grey input into')
 
 
 class ADPDNetwork(nn.Module):
-    """The network part of an ADPD detector as one module with tensor outputs."""
+    """The network part of an ADPD detector as one module with tensor outputs.
 
-    def __init__(self, detector: nn.Module) -> None:
+    ``input_channels=1``: the network takes the grey channel alone (B, 1, S, S); it runs on
+    a copy of the detector whose backbone stem is :func:`fold_grey_input`-ed, the given
+    detector is left as it is.
+    """
+
+    def __init__(self, detector: nn.Module, input_channels: int = 3) -> None:
         super().__init__()
+        if input_channels not in (1, 3):
+            raise ValueError(f'input_channels must be 1 or 3, got {input_channels}')
+        if input_channels == 1:
+            detector = copy.deepcopy(detector)
+            name = first_conv_name(detector.backbone)
+            parent_name, _, attr = name.rpartition('.')
+            parent = detector.backbone.get_submodule(parent_name) if parent_name \
+                else detector.backbone
+            setattr(parent, attr, fold_grey_input(getattr(parent, attr)))
         self.detector = detector
+        self.input_channels = input_channels
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out, logits = self.detector._heads(image)
@@ -57,8 +103,24 @@ def test_image_size(cfg) -> int:
     raise ValueError('the test pipeline has no Pad size or Resize scale to export at')
 
 
+def check_grey_fold(detector: nn.Module, grey: ADPDNetwork, image_size: int) -> float:
+    """Largest output difference between ``grey`` on a random grey image and the detector
+    on the same image repeated to 3 channels; raises when above
+    :data:`GREY_FOLD_TOLERANCE` (a backbone that does something else to its input first)."""
+    x = torch.randn(1, 1, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ref = ADPDNetwork(detector)(x.expand(-1, 3, -1, -1))
+        got = grey(x)
+    diff = max(float((r - g).abs().max()) for r, g in zip(ref, got))
+    if not diff <= GREY_FOLD_TOLERANCE:
+        raise ValueError(f'folding the grey input into the backbone\'s first convolution '
+                         f'changes the outputs by {diff:.2e}; export with input_channels=3')
+    return diff
+
+
 def export_onnx(detector: nn.Module, path: str, image_size: int, batch_size: int = 1,
-                dynamic_batch: bool = False, exporter: str = 'dynamo') -> str:
+                dynamic_batch: bool = False, exporter: str = 'dynamo',
+                input_channels: int = 1) -> str:
     """Write the detector's network to ``path`` (ONNX opset :data:`OPSET`).
 
     Args:
@@ -68,13 +130,18 @@ def export_onnx(detector: nn.Module, path: str, image_size: int, batch_size: int
         dynamic_batch: make B a free dimension.
         exporter: ``'dynamo'`` (torch.export, torch's maintained exporter; needs
             onnxscript) or ``'torchscript'`` (the legacy tracer).
+        input_channels: 1 (the grey channel, stem folded and checked against the
+            3-channel network by :func:`check_grey_fold`) or 3 (the backbone as it is).
     """
     import onnx
 
     if exporter not in EXPORTERS:
         raise ValueError(f'exporter must be one of {EXPORTERS}, got {exporter!r}')
-    net = ADPDNetwork(detector).cpu().float().eval()
-    example = torch.zeros(batch_size, 3, image_size, image_size)
+    detector = detector.cpu().float().eval()
+    net = ADPDNetwork(detector, input_channels).eval()
+    if input_channels == 1:
+        check_grey_fold(detector, net, image_size)
+    example = torch.zeros(batch_size, input_channels, image_size, image_size)
     kwargs = dict(input_names=[ONNX_INPUT], output_names=list(ONNX_OUTPUTS),
                   opset_version=OPSET, dynamo=exporter == 'dynamo')
     if exporter == 'dynamo':

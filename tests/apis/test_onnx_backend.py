@@ -79,6 +79,54 @@ def test_network_outputs_match_torch_within_1e4(exported, random_ckpt):
     assert num_boxes > 0 and got['model']['backend'] == 'onnxruntime'
 
 
+@pytest.mark.parametrize('stride,padding', [(2, 3), (1, 0), (1, 2)])
+def test_grey_fold_equals_the_convolution_of_the_repeated_channel(stride, padding):
+    from torch import nn
+
+    from mmadpd.apis.onnx_export import fold_grey_input
+
+    conv = nn.Conv2d(3, 8, 5, stride=stride, padding=padding, bias=True)
+    x = torch.randn(2, 1, 23, 19, generator=torch.Generator().manual_seed(1))
+    grey = fold_grey_input(conv)
+    assert grey.weight.shape == (8, 1, 5, 5) and conv.weight.shape == (8, 3, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(grey(x), conv(x.expand(-1, 3, -1, -1)),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_default_export_takes_the_grey_channel_and_refuses_colour(exported):
+    from mmadpd.apis.onnx_backend import OnnxRuntimeNetwork
+
+    network = OnnxRuntimeNetwork(exported[0])
+    assert network.input_channels == 1
+    grey = torch.rand(1, 1, 128, 128)
+    for a, b in zip(network(grey.expand(-1, 3, -1, -1)), network(grey)):
+        assert torch.equal(a, b)
+    colour = grey.expand(-1, 3, -1, -1).clone()
+    colour[:, 2] += 0.5
+    with pytest.raises(ValueError, match='model.onnx.*grey.*--input-channels 3'):
+        network(colour)
+
+
+def test_three_channel_torchscript_export_matches_torch(random_ckpt, tmp_path):
+    from mmadpd.apis import ADPDInferencer
+    from mmadpd.apis.onnx_backend import OnnxRuntimeNetwork
+    from mmadpd.apis.onnx_export import ADPDNetwork
+
+    onnx_path = str(tmp_path / 'rgb.onnx')
+    export = _tool('pytorch2onnx', ('tools', 'deployment', 'pytorch2onnx.py'))
+    assert export.main([SYNTHETIC_CONFIG, random_ckpt, '--out', onnx_path, '--exporter',
+                        'torchscript', '--input-channels', '3', '--no-verify']) == 0
+    network = OnnxRuntimeNetwork(onnx_path)
+    assert network.input_channels == 3 and network.fixed_batch == 1
+    x = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    model = ADPDInferencer(SYNTHETIC_CONFIG, random_ckpt, device='cpu').model
+    with torch.no_grad():
+        reference = ADPDNetwork(model)(x)
+    for ref, got in zip(reference, network(x)):  # channels differ: the stem sees all three
+        assert float((ref - got).abs().max()) < 1e-4
+
+
 def test_infer_tool_with_onnxruntime_backend(exported, random_ckpt, tmp_path):
     onnx_path, images = exported
     infer = _tool('infer_tool', ('tools', 'infer.py'))
