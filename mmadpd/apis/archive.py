@@ -12,6 +12,7 @@ interrupted run still says what it did.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import io
@@ -19,7 +20,7 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -75,10 +76,26 @@ def _as_list(batch: List[Dict]) -> List[Dict]:
     return batch
 
 
-def _one_thread(_worker_id: int) -> None:
+@contextlib.contextmanager
+def forked_workers_single_threaded(workers: int) -> Iterator[None]:
+    """OpenCV on one thread while ``workers`` > 0 DataLoader processes are forked and run
+    (a worker decodes one image at a time; more threads only contend with the network).
+
+    Set in the parent, before the fork, and restored after: calling
+    ``cv2.setNumThreads`` in a forked child whose parent had already run OpenCV's thread
+    pool waits for the parent's pool threads, which do not exist there, forever.
+    """
+    if not workers:
+        yield
+        return
     import cv2
 
-    cv2.setNumThreads(1)  # a worker decodes one image at a time; threads only contend
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def completed_json(path: str, name: str) -> Optional[Dict]:
@@ -164,8 +181,7 @@ def run_archive(inferencer, items: Sequence[InputItem], stems: Sequence[str], ou
             progress(rows[index], len(rows), total)
     todo = [i for i in indices if i not in rows]
     loader = DataLoader(InputDataset(inferencer, items, todo, keep_pixels=overlay),
-                        batch_size=batch_size, num_workers=workers, collate_fn=_as_list,
-                        worker_init_fn=_one_thread if workers else None)
+                        batch_size=batch_size, num_workers=workers, collate_fn=_as_list)
 
     def record(index, row):
         rows[index] = row
@@ -173,7 +189,7 @@ def run_archive(inferencer, items: Sequence[InputItem], stems: Sequence[str], ou
         if progress is not None:
             progress(row, len(rows), total)
 
-    with torch.no_grad():
+    with torch.no_grad(), inferencer.run_threads(), forked_workers_single_threaded(workers):
         for batch in loader:
             ready = []
             for entry in batch:

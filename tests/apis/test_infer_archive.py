@@ -74,7 +74,7 @@ def _interrupt(cmd, out, at_least, sig):
         _wait_for_jsons(proc, out, at_least)
         assert proc.poll() is None, 'the run finished before it could be interrupted'
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -145,3 +145,36 @@ def test_two_process_sharded_run_writes_each_output_once(png_folder, random_ckpt
     assert [item['input'] for item in summary['items']] == names
     assert summary['num_ok'] == 7 and len(list(out.glob('img_*.json'))) == 7
     assert not list(out.glob('*.png'))
+
+
+FORK_AFTER_OPENCV = '''
+import sys
+import cv2
+import numpy as np
+from mmadpd.apis import ADPDInferencer, expand_inputs, unique_stems
+from mmadpd.apis.archive import run_archive
+
+config, ckpt, folder, out = sys.argv[1:]
+cv2.setNumThreads(2)
+for _ in range(4):  # OpenCV's thread pool is now running in this (the parent) process
+    cv2.resize(np.zeros((2048, 2048), np.uint8), (1500, 1500), interpolation=cv2.INTER_AREA)
+inferencer = ADPDInferencer(config, ckpt, device='cpu')
+items = [i for i in expand_inputs([folder]) if 'img_' in i.name][:3]
+rows = run_archive(inferencer, items, unique_stems(i.name for i in items), out, workers=1,
+                   overlay=False)
+assert [row['status'] for row in rows] == ['ok'] * 3, rows
+assert cv2.getNumThreads() == 2  # the parent's setting is restored after the run
+'''
+
+
+def test_decoding_workers_start_after_the_parent_used_opencv_threads(png_folder, random_ckpt,
+                                                                     tmp_path):
+    # a DataLoader worker forked from a parent whose OpenCV pool had run once hung for
+    # ever in cv2.setNumThreads; the run must finish
+    script = tmp_path / 'fork_after_opencv.py'
+    script.write_text(FORK_AFTER_OPENCV)
+    proc = subprocess.run([sys.executable, str(script), SYNTHETIC_CONFIG, random_ckpt,
+                           str(png_folder), str(tmp_path / 'out')], env=_env(),
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list((tmp_path / 'out').glob('*.json'))) == 3

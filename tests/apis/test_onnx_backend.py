@@ -108,6 +108,24 @@ def test_default_export_takes_the_grey_channel_and_refuses_colour(exported):
         network(colour)
 
 
+def test_onnxruntime_runs_hold_torch_to_one_thread(exported, random_ckpt):
+    from mmadpd.apis import ADPDInferencer
+
+    onnx_inf = ADPDInferencer(SYNTHETIC_CONFIG, random_ckpt, backend='onnxruntime',
+                              onnx_model=exported[0])
+    torch_inf = ADPDInferencer(SYNTHETIC_CONFIG, random_ckpt, device='cpu')
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with onnx_inf.run_threads():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with torch_inf.run_threads():  # the torch network keeps the user's threads
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_three_channel_torchscript_export_matches_torch(random_ckpt, tmp_path):
     from mmadpd.apis import ADPDInferencer
     from mmadpd.apis.onnx_backend import OnnxRuntimeNetwork
