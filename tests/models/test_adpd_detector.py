@@ -83,7 +83,12 @@ def test_pretrained_densenet_survives_init_weights(tmp_path):
                  for k, v in reference.features.state_dict().items()}
     assert any('norm.1.' in k for k in old_style)
     torch.save(old_style, features_only)
-    for ckpt in (full, features_only):
+    # an mmengine checkpoint of a detector with this backbone (e.g. the CheXNet baseline)
+    detector = tmp_path / 'detector.pth'
+    torch.save({'meta': {}, 'state_dict': dict(
+        {f'backbone.features.{k}': v for k, v in reference.features.state_dict().items()},
+        **{'head.fc.weight': torch.zeros(8, 1024)})}, detector)
+    for ckpt in (full, features_only, detector):
         cfg = tiny_adpd_cfg()
         cfg['backbone'] = dict(type='TorchvisionDenseNet',
                                init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))

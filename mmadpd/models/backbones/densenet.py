@@ -24,11 +24,16 @@ def densenet_feature_state_dict(state_dict: Dict[str, Tensor]) -> Dict[str, Tens
     """Keys of a torchvision DenseNet checkpoint -> keys of ``densenet.features``.
 
     Accepts a full classifier checkpoint (``features.*`` + ``classifier.*``, classifier
-    dropped), a features-only one, a ``state_dict``-wrapped one, ``module.`` prefixes and
-    the old ``norm.1`` key spelling.
+    dropped), a features-only one, a ``state_dict``-wrapped one, ``module.`` prefixes,
+    the old ``norm.1`` key spelling, and an mmadpd/mmdet detector checkpoint whose
+    backbone is this class (``backbone.features.*``; heads dropped), e.g. a trained
+    CheXNet baseline's backbone as another model's initialisation.
     """
     if 'state_dict' in state_dict and isinstance(state_dict['state_dict'], dict):
         state_dict = state_dict['state_dict']
+    if any(k.startswith('backbone.features.') for k in state_dict):
+        state_dict = {k[len('backbone.'):]: v for k, v in state_dict.items()
+                      if k.startswith('backbone.features.')}
     out = {}
     has_features_prefix = any(k.startswith(('features.', 'module.features.'))
                               for k in state_dict)
