@@ -4,8 +4,7 @@ the torch network vs ONNX Runtime, side by side in one process.
     python tools/analysis_tools/inference_benchmark.py --out benchmarks/cpu_DATE_inference.json
         [--config configs/adpd/loc_adpd.py] [--checkpoint CKPT] [--onnx ONNX]
         [--parts postprocess,file] [--num-files 8] [--file-size 1024] [--threads 2]
-        [--postprocess-batch 256] [--repeats 5] [--backends pytorch,onnxruntime]
-        [--same-process]
+        [--postprocess-batch 256] [--repeats 5]
 
 Without --checkpoint the config's model gets random weights with its output biases raised
 so that all 29 regions are present and every pathology positive (the heaviest
@@ -13,14 +12,8 @@ post-processing case; a random model otherwise predicts nothing). Without --onnx
 network is exported (dynamic batch) into a temporary folder first. The files are phantom
 chest X-rays (``make_phantom``) written as 8-bit PNGs of --file-size px. The JSON holds the
 load average before and after: numbers from a loaded machine are upper bounds.
-
-File -> JSON: each backend is timed in a fresh process of its own (this script again, on the
-same checkpoint, ONNX file and PNGs), as a user runs one backend per process: in a process
-that had run the torch path first, ONNX Runtime took 46 or 65-70 ms per file from process
-to process. ``--same-process`` times them one after the other in this process instead.
 """
 import argparse
-import glob
 import os
 import os.path as osp
 import platform
@@ -43,28 +36,8 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--postprocess-batch', type=int, default=256)
     parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--backends', default='pytorch,onnxruntime')
-    parser.add_argument('--same-process', action='store_true',
-                        help='time the backends one after the other in this process')
-    parser.add_argument('--files-dir', help='reuse the PNGs of this folder (a child run)')
     parser.add_argument('--out', required=True)
     return parser.parse_args(argv)
-
-
-def file_to_json_in_own_processes(args, ckpt, onnx_path, files_dir):
-    """bench_file_to_json's result, each backend measured by a child run of this script."""
-    import json
-
-    out = {}
-    for backend in args.backends.split(','):
-        child_out = osp.join(files_dir, f'child_{backend}.json')
-        cmd = [sys.executable, osp.abspath(__file__), '--parts', 'file', '--same-process',
-               '--backends', backend, '--config', args.config, '--checkpoint', ckpt,
-               '--onnx', onnx_path, '--files-dir', files_dir, '--threads', str(args.threads),
-               '--repeats', str(args.repeats), '--out', child_out]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        out.update(json.load(open(child_out))['file_to_json'])
-    return out
 
 
 def saturated_checkpoint(config, path):
@@ -125,7 +98,6 @@ def main(argv=None):
                                                'pathologies positive'
         from mmadpd.apis import ADPDInferencer
 
-        backends = args.backends.split(',')
         torch_inf = ADPDInferencer(args.config, ckpt, device='cpu',
                                    cfg_options={'model.postprocessor.batched': True})
         if 'postprocess' in parts:
@@ -150,34 +122,22 @@ def main(argv=None):
             from mmadpd.apis.onnx_export import export_onnx, test_image_size
 
             onnx_path = args.onnx
-            if not onnx_path and 'onnxruntime' in backends:
+            if not onnx_path:
                 onnx_path = osp.join(tmp, 'm.onnx')
                 start = time.perf_counter()
                 export_onnx(torch_inf.model, onnx_path, test_image_size(torch_inf.cfg),
                             dynamic_batch=True)
                 res['onnx_export_s'] = time.perf_counter() - start
-            if args.files_dir:
-                files = sorted(glob.glob(osp.join(args.files_dir, 'phantom_*.png')))
-            else:
-                files = phantom_pngs(tmp, args.num_files, args.file_size)
-            res['file_case'] = (f'{len(files)} phantom PNGs of {args.file_size} px, 8-bit, '
+            onnx_inf = ADPDInferencer(args.config, ckpt, backend='onnxruntime',
+                                      onnx_model=onnx_path, onnx_threads=args.threads,
+                                      cfg_options={'model.postprocessor.batched': True})
+            files = phantom_pngs(tmp, args.num_files, args.file_size)
+            res['file_case'] = (f'{args.num_files} phantom PNGs of {args.file_size} px, 8-bit, '
                                 f'{test_image_size(torch_inf.cfg)} px network input, no '
                                 f'overlay, decoding in the main process, {args.threads} '
-                                'threads, ' + ('one process for all backends'
-                                               if args.same_process else
-                                               'each backend in a process of its own'))
-            if args.same_process:
-                inferencers = {}
-                if 'pytorch' in backends:
-                    inferencers['pytorch'] = torch_inf
-                if 'onnxruntime' in backends:
-                    inferencers['onnxruntime'] = ADPDInferencer(
-                        args.config, ckpt, backend='onnxruntime', onnx_model=onnx_path,
-                        onnx_threads=args.threads,
-                        cfg_options={'model.postprocessor.batched': True})
-                timing = bench_file_to_json(inferencers, files, repeats=args.repeats)
-            else:
-                timing = file_to_json_in_own_processes(args, ckpt, onnx_path, tmp)
+                                'threads')
+            timing = bench_file_to_json({'pytorch': torch_inf, 'onnxruntime': onnx_inf}, files,
+                                        repeats=args.repeats)
             res['file_to_json'] = timing
             for name, per_batch in timing.items():
                 res[f'file_to_json_{name}_ms_per_img_batch1'] = per_batch['batch1']['ms_per_img']
