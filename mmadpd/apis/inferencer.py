@@ -258,9 +258,9 @@ class ADPDInferencer:
 
     def run_threads(self):
         """Context for a whole run over inputs. With ONNX Runtime, torch's own small ops
-        (normalising, post-processing) stay on one thread for the whole run: switching
-        torch back to its thread count between images let its OpenMP workers wake and spin
-        beside ONNX Runtime's pool, which made file -> JSON 45 or 65 ms from run to run."""
+        (normalising, post-processing) stay on one thread for the whole run, not only
+        around each network call, so that torch's OpenMP workers never wake between images
+        to compete with ONNX Runtime's pool for the cores."""
         return torch_threads(1) if self.network is not None else contextlib.nullcontext()
 
     def run_info(self, score_thr) -> Dict:
