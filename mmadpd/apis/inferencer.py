@@ -403,10 +403,9 @@ class ADPDInferencer:
 
         if self.network is None:
             return self.model.test_step(pseudo_collate(batch))
-        with torch_threads(1):
-            data = self.model.data_preprocessor(pseudo_collate(batch), False)
-            return self.model.predict_by_feat(*self.network(data['inputs']),
-                                              data['data_samples'])
+        # torch's own ops here run on one thread: callers hold run_threads() for the run
+        data = self.model.data_preprocessor(pseudo_collate(batch), False)
+        return self.model.predict_by_feat(*self.network(data['inputs']), data['data_samples'])
 
 
 def _write_summary_or_roll_back(out_dir: str, rows: List[Dict], written: List[str]) -> None:

@@ -73,13 +73,10 @@ class ADPDNetwork(nn.Module):
             raise ValueError(f'input_channels must be 1 or 3, got {input_channels}')
         if input_channels == 1:
             detector = copy.deepcopy(detector)
-            name = first_conv_name(detector.backbone)
-            parent_name, _, attr = name.rpartition('.')
-            parent = detector.backbone.get_submodule(parent_name) if parent_name \
-                else detector.backbone
-            setattr(parent, attr, fold_grey_input(getattr(parent, attr)))
+            stem = first_conv_name(detector.backbone)
+            detector.backbone.set_submodule(
+                stem, fold_grey_input(detector.backbone.get_submodule(stem)))
         self.detector = detector
-        self.input_channels = input_channels
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out, logits = self.detector._heads(image)
