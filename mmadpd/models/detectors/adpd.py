@@ -14,7 +14,10 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 
 from ...box_ops import boxes_to_original, input_shape_of
+from ..layers.box_pooling import box_average_pool
 from ..target_upload import upload_targets
+
+REGION_FEATURES = ('decoder', 'box_pooled')
 
 
 @MODELS.register_module()
@@ -29,6 +32,13 @@ class ADPD(BaseDetector):
             training classes the post-processor's mapping is validated against).
         postprocessor: :class:`WBFPathologyPostProcessor` config (``class_names`` filled
             in from the pathology head).
+        feature_index: which backbone map the heads read.
+        region_features: what the pathology classifier reads per region:
+            ``'decoder'`` (the paper) the region query's decoder output (d);
+            ``'box_pooled'`` (our MIL variant) the backbone map averaged over the
+            region's predicted box, boxes detached
+            (:func:`~mmadpd.models.layers.box_pooling.box_average_pool`, C_in), so a
+            region's score can only come from what lies in the region.
         data_preprocessor: usually :class:`ADPDDataPreprocessor`; when its
             ``channels_last`` is set, the model's weights are converted to channels_last
             too (both must agree for the fast convolution kernels).
@@ -58,8 +68,8 @@ class ADPD(BaseDetector):
 
     def __init__(self, backbone: dict, anatomy_head: dict, pathology_head: dict,
                  postprocessor: dict, data_preprocessor: Optional[dict] = None,
-                 feature_index: int = -1, graph_heads: bool = False,
-                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
+                 feature_index: int = -1, region_features: str = 'decoder',
+                 graph_heads: bool = False, train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
@@ -72,6 +82,10 @@ class ADPD(BaseDetector):
         postprocessor.setdefault('class_names', self.pathology_head.class_names)
         self.postprocessor = TASK_UTILS.build(postprocessor)
         self.feature_index = feature_index
+        if region_features not in REGION_FEATURES:
+            raise ValueError(f'ADPD: region_features must be one of {REGION_FEATURES}, '
+                             f'got {region_features!r}')
+        self.region_features = region_features
         self.train_cfg, self.test_cfg = train_cfg, test_cfg
         self._apply_memory_format()
 
@@ -90,9 +104,18 @@ class ADPD(BaseDetector):
         feats = self.backbone(batch_inputs)
         return feats[self.feature_index] if isinstance(feats, (tuple, list)) else feats
 
+    def pathology_inputs(self, feats: Tensor, out: Dict[str, Tensor]) -> Tensor:
+        """The pathology head's input (B, N, d or C_in) from the backbone map ``feats``
+        and the anatomy head's outputs ``out`` (see ``region_features``)."""
+        if self.region_features == 'decoder':
+            return out['region_feats']
+        # detached: image labels must not move the anatomy boxes
+        return box_average_pool(feats, out['boxes'].detach())
+
     def _heads(self, batch_inputs: Tensor) -> Tuple[Dict[str, Tensor], Tensor]:
-        out = self.anatomy_head(self.extract_feat(batch_inputs))
-        return out, self.pathology_head(out['region_feats'])
+        feats = self.extract_feat(batch_inputs)
+        out = self.anatomy_head(feats)
+        return out, self.pathology_head(self.pathology_inputs(feats, out))
 
     def _forward(self, batch_inputs: Tensor,
                  batch_data_samples: Optional[List[DetDataSample]] = None

@@ -60,12 +60,14 @@ class _HeadsAndLosses(nn.Module):
     """
 
     def __init__(self, anatomy_head: nn.Module, pathology_head: nn.Module,
-                 loss_by_feat: Callable, target_keys: TargetKeys,
+                 pathology_inputs: Callable, loss_by_feat: Callable, target_keys: TargetKeys,
                  none_keys: TargetKeys) -> None:
         super().__init__()
         self.anatomy_head = anatomy_head
         self.pathology_head = pathology_head
-        self.__dict__['loss_by_feat'] = loss_by_feat  # a bound method: not registered
+        # bound methods of the model: plain attributes, not registered
+        self.__dict__['pathology_inputs'] = pathology_inputs
+        self.__dict__['loss_by_feat'] = loss_by_feat
         self.target_keys, self.none_keys = target_keys, none_keys
         self.loss_names: Optional[List[str]] = None
 
@@ -76,7 +78,7 @@ class _HeadsAndLosses(nn.Module):
         for which, key in self.none_keys:
             dicts[which][key] = None
         out = self.anatomy_head(feats)
-        logits = self.pathology_head(out['region_feats'])
+        logits = self.pathology_head(self.pathology_inputs(feats, out))
         losses = self.loss_by_feat(out, logits, dicts[0], dicts[1])
         # the same order at every call: the first (eager, warm-up) call fixes the names
         if self.loss_names is None:
@@ -147,7 +149,8 @@ class HeadLossGraphs:
                  none_keys: TargetKeys) -> _HeadsAndLosses:
         model = self.model
         core = _HeadsAndLosses(model.anatomy_head, model.pathology_head,
-                               model.loss_by_feat, target_keys, none_keys)
+                               model.pathology_inputs, model.loss_by_feat, target_keys,
+                               none_keys)
         # static copies: the graphs read their inputs from these (the replays copy each
         # step's tensors in)
         sample = (feats.detach().clone().requires_grad_(feats.requires_grad),
@@ -236,8 +239,8 @@ class FastADPD(ADPD):
             if losses is not None:
                 return losses
         out = self.anatomy_head(feats)
-        return self.loss_by_feat(out, self.pathology_head(out['region_feats']), targets,
-                                 cls_targets)
+        return self.loss_by_feat(out, self.pathology_head(self.pathology_inputs(feats, out)),
+                                 targets, cls_targets)
 
     def parse_losses(self, losses: Dict[str, Tensor]) -> Tuple[Tensor, Dict[str, Tensor]]:
         """mmengine's ``parse_losses`` (the total is the sum of the terms whose name
