@@ -54,7 +54,7 @@ def test_tiny_table_runs_every_row_and_a_failing_row_is_reported(tmp_path):
     names = [r['method'] for r in table['rows']]
     for name in CONTRACT_NAMES:
         assert any(name in n for n in names), (name, names)
-    assert len(names) == 12
+    assert len(names) == 14
     for row in table['rows']:
         assert row['status'] == 'ok', row
         assert 0.0 <= row['mAP'] <= 100.0 and 0.0 <= row['loc_acc@0.5'] <= 1.0
