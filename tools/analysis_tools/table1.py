@@ -6,9 +6,10 @@ own tools, then write the table.
         [--checkpoint KEY=PATH ...] [--only ROW,ROW] [--force] [--data-dir DIR]
 
 Rows: Loc-ADPD, Loc-ADPD w/o WBF, Loc-ADPD w/ MIL, MIL-ADPD, MIL-ADPD w/o WBF, our
-box-pooled MIL-ADPD and its w/o WBF (not in the paper), CheXNet (CAM), Grad-CAM, LSE model, WELDON, Faster R-CNN, and the reference rows whole lung and
-oracle regions. Each model is trained once by ``tools/train.py`` (the "w/o WBF" rows and
-Grad-CAM test another model's checkpoint) and tested on the CXR8 test half by
+box-pooled MIL-ADPD and its w/o WBF (not in the paper), CheXNet (CAM), Grad-CAM, LSE
+model, WELDON, Faster R-CNN, and the reference rows whole lung and oracle regions. Each
+model is trained once by ``tools/train.py`` (the "w/o WBF" rows and Grad-CAM test another
+model's checkpoint) and tested on the CXR8 test half by
 ``tools/test.py`` (``CXR8DetectionMetric``); a CAM row's box threshold is first chosen on
 the val half by ``tools/analysis_tools/cam_threshold.py``; the reference rows come from
 ``tools/analysis_tools/reference_boxes.py``. The tools run in this process (their

@@ -69,8 +69,8 @@ class ADPD(BaseDetector):
     def __init__(self, backbone: dict, anatomy_head: dict, pathology_head: dict,
                  postprocessor: dict, data_preprocessor: Optional[dict] = None,
                  feature_index: int = -1, region_features: str = 'decoder',
-                 graph_heads: bool = False, train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 graph_heads: bool = False, train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         self.anatomy_head = MODELS.build(anatomy_head)
