@@ -7,8 +7,8 @@ Runtime (``tools/analysis_tools/inference_benchmark.py`` is the command line).
   candidates in every region: a heavy case for WBF), ms per image (wall and this process's
   CPU time), median of repeats.
 * :func:`bench_file_to_json`: the archive runner (``mmadpd.apis.archive.run_archive``, no
-  overlay, decoding in this process) over the same PNG files with each backend, the
-  backends alternating repeat by repeat so that load drift hits both; ms per image.
+  overlay, decoding in this process) over the same PNG files with each backend, one
+  backend after the other; ms per image, median and quartiles over passes.
 """
 from __future__ import annotations
 
@@ -70,8 +70,10 @@ def bench_file_to_json(inferencers: Dict[str, object], files: Sequence[str],
     JSON (no overlay), median over repeats, each repeat over all ``files``.
 
     The backends run one after the other, each with one warm-up pass first, as a user runs
-    one backend: interleaving them pass by pass made ONNX Runtime ~40 % slower right after
-    a torch pass (both thread pools on the same two cores), which no real run sees.
+    one backend. The median is over passes, with the quartiles beside it: on the project's
+    2-core virtual machine the same ONNX Runtime network runs ~33 or ~52 ms in episodes of
+    ~10 s within one process (benchmarks/README.md), so a few passes land in one episode
+    and a figure needs passes spanning many (``repeats`` of 20 x 16 files: ~15 s).
     """
     from mmadpd.apis import expand_inputs, unique_stems
     from mmadpd.apis.archive import run_archive
@@ -92,6 +94,9 @@ def bench_file_to_json(inferencers: Dict[str, object], files: Sequence[str],
             for batch in batch_sizes:
                 values = [one_pass(inferencer, batch) for _ in range(repeats)]
                 ms = statistics.median(values)
+                low, _, high = (statistics.quantiles(values, n=4) if len(values) > 1
+                                else (ms, ms, ms))
                 out.setdefault(name, {})[f'batch{batch}'] = {
-                    'ms_per_img': ms, 'img_per_s': 1e3 / ms, 'repeats_ms': values}
+                    'ms_per_img': ms, 'img_per_s': 1e3 / ms, 'ms_per_img_p25': low,
+                    'ms_per_img_p75': high, 'repeats_ms': values}
     return out

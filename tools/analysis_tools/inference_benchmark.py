@@ -4,7 +4,7 @@ the torch network vs ONNX Runtime, side by side in one process.
     python tools/analysis_tools/inference_benchmark.py --out benchmarks/cpu_DATE_inference.json
         [--config configs/adpd/loc_adpd.py] [--checkpoint CKPT] [--onnx ONNX]
         [--parts postprocess,file] [--num-files 8] [--file-size 1024] [--threads 2]
-        [--postprocess-batch 256] [--repeats 5]
+        [--postprocess-batch 256] [--repeats 20]
 
 Without --checkpoint the config's model gets random weights with its output biases raised
 so that all 29 regions are present and every pathology positive (the heaviest
@@ -35,7 +35,10 @@ def parse_args(argv=None):
     parser.add_argument('--file-size', type=int, default=1024)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--postprocess-batch', type=int, default=256)
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=20,
+                        help='passes per backend and batch size (file -> JSON: passes over '
+                             'all files, median and quartiles reported) or repeats of the '
+                             'post-processing batch')
     parser.add_argument('--out', required=True)
     return parser.parse_args(argv)
 
@@ -142,7 +145,9 @@ def main(argv=None):
             for name, per_batch in timing.items():
                 res[f'file_to_json_{name}_ms_per_img_batch1'] = per_batch['batch1']['ms_per_img']
                 res[f'file_to_json_{name}_img_per_s_batch16'] = per_batch['batch16']['img_per_s']
-                print(f"{name}: batch 1 {per_batch['batch1']['ms_per_img']:.1f} ms/img, "
+                b1 = per_batch['batch1']
+                print(f"{name}: batch 1 {b1['ms_per_img']:.1f} ms/img (quartiles "
+                      f"{b1['ms_per_img_p25']:.1f}-{b1['ms_per_img_p75']:.1f}), "
                       f"batch 16 {per_batch['batch16']['img_per_s']:.1f} img/s", flush=True)
     res['load_avg_end'] = list(os.getloadavg())
     write_json(res, args.out, final=True)
