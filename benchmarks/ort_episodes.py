@@ -74,13 +74,12 @@ def main(argv=None):
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', required=True)
     args = p.parse_args(argv)
-    import onnxruntime as ort
+    from mmadpd.apis.onnx_backend import OnnxRuntimeNetwork
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.onnx or export_random(osp.join(tmp, 'net.onnx'))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
-        session = ort.InferenceSession(path, opts, providers=['CPUExecutionProvider'])
+        # the inferencer's own session (its options), run on numpy without the wrapper
+        session = OnnxRuntimeNetwork(path, num_threads=args.threads).session
         rows = windows(session, args.seconds, args.window)
     net = [r['network_ms'] for r in rows]
     res = {'command': 'python ' + ' '.join([osp.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),

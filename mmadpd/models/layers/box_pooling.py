@@ -40,7 +40,7 @@ def box_average_pool(feats: Tensor, boxes: Tensor) -> Tensor:
             or boxes.shape[0] != feats.shape[0]:
         raise ValueError(f'box_average_pool: expected feats (B, C, h, w) and boxes '
                          f'(B, N, 4), got {tuple(feats.shape)} and {tuple(boxes.shape)}')
-    b, c, h, w = feats.shape
+    h, w = feats.shape[-2:]
     boxes = boxes.to(feats.dtype)
     centre = boxes[..., :2].clamp(0, 1)
     half = torch.maximum(boxes[..., 2:] / 2,
