@@ -124,7 +124,7 @@ def export_onnx(detector: nn.Module, path: str, image_size: int, batch_size: int
         detector: a built ADPD (weights loaded), any device; exported on the CPU in fp32.
         image_size: S of the (B, 3, S, S) input.
         batch_size: B of the example input (the fixed batch without ``dynamic_batch``).
-        dynamic_batch: make B a free dimension.
+        dynamic_batch: make B a free dimension (the graph input's batch is symbolic).
         exporter: ``'dynamo'`` (torch.export, torch's maintained exporter; needs
             onnxscript) or ``'torchscript'`` (the legacy tracer).
         input_channels: 1 (the grey channel, stem folded and checked against the
@@ -138,7 +138,10 @@ def export_onnx(detector: nn.Module, path: str, image_size: int, batch_size: int
     net = ADPDNetwork(detector, input_channels).eval()
     if input_channels == 1:
         check_grey_fold(detector, net, image_size)
-    example = torch.zeros(batch_size, input_channels, image_size, image_size)
+    # torch.export specialises a dimension of size 1 to a constant: a dynamic batch needs
+    # an example batch of at least 2, or the "dynamic" graph takes batch 1 alone
+    example_batch = max(batch_size, 2) if dynamic_batch else batch_size
+    example = torch.zeros(example_batch, input_channels, image_size, image_size)
     kwargs = dict(input_names=[ONNX_INPUT], output_names=list(ONNX_OUTPUTS),
                   opset_version=OPSET, dynamo=exporter == 'dynamo')
     if exporter == 'dynamo':

@@ -57,6 +57,10 @@ def test_network_outputs_match_torch_within_1e4(exported, random_ckpt):
     inputs = torch_inf.model.data_preprocessor(pseudo_collate(batch), False)['inputs']
     with torch.no_grad():
         reference = ADPDNetwork(torch_inf.model)(inputs)
+    # --dynamic-batch from a batch-1 example: the batch must stay free (torch.export would
+    # make a size-1 dimension a constant) and 3 images run in ONE session call
+    assert onnx_inf.network.fixed_batch is None
+    assert onnx_inf.network.session.get_inputs()[0].shape[0] == 'batch'
     for ref, got in zip(reference, onnx_inf.network(inputs)):  # batch 3, dynamic batch
         assert ref.shape == got.shape
         assert float((ref - got).abs().max()) < 1e-4
