@@ -172,6 +172,9 @@ class ADPDInferencer:
             'fusion': getattr(post, 'fusion', None),
             'backend': backend,
         }
+        if self.network is not None:  # the network that ran is this file, not the checkpoint
+            self.model_info.update(onnx_model=os.fspath(self.network.path),
+                                   onnx_quantization=self.network.quantization)
 
     # ------------------------------------------------------------------ public API
     def __call__(self, inputs, out_dir: Optional[str] = None,

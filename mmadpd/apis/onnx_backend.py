@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .onnx_export import META_IMAGE_SIZE, ONNX_INPUT, ONNX_OUTPUTS
+from .onnx_quantize import quantization_of
 
 BACKENDS = ('pytorch', 'onnxruntime')
 
@@ -51,6 +52,7 @@ class OnnxRuntimeNetwork:
         path: the ``.onnx`` file.
         num_threads: intra-op threads (None: ONNX Runtime's default, one per core).
 
+    ``quantization`` is the model's INT8 record (:mod:`.onnx_quantize`), None for fp32.
     Calling it with a (B, 3, S, S) float tensor returns torch tensors boxes (B, R, 4)
     normalised cxcywh, presence_logits (B, R), pathology_probs (B, R, C). A model exported
     with a fixed batch is run image by image. A model exported for the grey channel alone
@@ -75,6 +77,8 @@ class OnnxRuntimeNetwork:
         self.input_channels = shape[1] if isinstance(shape[1], int) else None
         meta = self.session.get_modelmeta().custom_metadata_map
         self.image_size = int(meta[META_IMAGE_SIZE]) if META_IMAGE_SIZE in meta else None
+        # None for the fp32 export; an INT8 model's record (onnx_quantize), for provenance
+        self.quantization = quantization_of(meta)
 
     def _run(self, images: np.ndarray):
         return self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: images})

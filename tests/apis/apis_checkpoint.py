@@ -3,6 +3,7 @@
 Output biases are raised so that every region is present and every pathology positive
 (a random model otherwise predicts nothing, and box tests would test nothing).
 """
+import importlib.util
 import os.path as osp
 
 import torch
@@ -36,3 +37,13 @@ def random_checkpoint(path, config=SYNTHETIC_CONFIG, seed=0):
                 'meta': {'dataset_meta': target_dataset_meta(model),
                          'train_dataset_meta': {'classes': list(REGIONS)}}}, path)
     return path
+
+
+def load_tool(relative_path):
+    """Import a script under tools/ (``'tools/infer.py'``) as a module, for its ``main``."""
+    path = osp.join(REPO, relative_path)
+    name = osp.splitext(osp.basename(path))[0] + '_tool'
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -87,3 +87,14 @@ def write_png(path, pixels: np.ndarray) -> None:
 
 def write_jpg(path, pixels: np.ndarray, quality: int = 95) -> None:
     assert cv2.imwrite(str(path), pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+
+
+def phantom_png(path, seed: int, width: int, height: int) -> str:
+    """Write the project's synthetic chest X-ray (8-bit) as a PNG; returns the path."""
+    from mmadpd.datasets.synthetic.phantom import make_phantom
+
+    image = make_phantom(np.random.default_rng(seed), width, height).image
+    if image.dtype != np.uint8:
+        image = np.rint(image.astype(np.float64) / image.max() * 255).astype(np.uint8)
+    write_png(path, image)
+    return str(path)

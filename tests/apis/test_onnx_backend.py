@@ -1,44 +1,12 @@
 """ONNX export + ONNX Runtime backend: the same network outputs (1e-4) and the same
 pathology boxes as the torch path, on phantom chest X-rays (issue 26, acceptance 2).
-The export (the slow part) runs once per module."""
-import importlib.util
+The export (the slow part) runs once per session: the ``exported`` fixture (conftest)."""
 import json
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
-from apis_checkpoint import REPO, SYNTHETIC_CONFIG
-from cxr_files import write_png
-
-from mmadpd.datasets.synthetic.phantom import make_phantom
-
-
-def _tool(name, path):
-    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, *path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def phantom_png(path, seed, width, height):
-    image = make_phantom(np.random.default_rng(seed), width, height).image
-    if image.dtype != np.uint8:
-        image = np.rint(image.astype(np.float64) / image.max() * 255).astype(np.uint8)
-    write_png(path, image)
-    return str(path)
-
-
-@pytest.fixture(scope='module')
-def exported(random_ckpt, tmp_path_factory):
-    folder = tmp_path_factory.mktemp('onnx')
-    onnx_path = str(folder / 'model.onnx')
-    export = _tool('pytorch2onnx', ('tools', 'deployment', 'pytorch2onnx.py'))
-    assert export.main([SYNTHETIC_CONFIG, random_ckpt, '--out', onnx_path,
-                        '--dynamic-batch', '--no-verify']) == 0
-    images = [phantom_png(folder / f'phantom_{i}.png', i, w, h)
-              for i, (w, h) in enumerate([(256, 256), (300, 210), (180, 320)])]
-    return onnx_path, images
+from apis_checkpoint import SYNTHETIC_CONFIG, load_tool
 
 
 def test_network_outputs_match_torch_within_1e4(exported, random_ckpt):
@@ -136,7 +104,7 @@ def test_three_channel_torchscript_export_matches_torch(random_ckpt, tmp_path):
     from mmadpd.apis.onnx_export import ADPDNetwork
 
     onnx_path = str(tmp_path / 'rgb.onnx')
-    export = _tool('pytorch2onnx', ('tools', 'deployment', 'pytorch2onnx.py'))
+    export = load_tool('tools/deployment/pytorch2onnx.py')
     assert export.main([SYNTHETIC_CONFIG, random_ckpt, '--out', onnx_path, '--exporter',
                         'torchscript', '--input-channels', '3', '--no-verify']) == 0
     network = OnnxRuntimeNetwork(onnx_path)
@@ -151,7 +119,7 @@ def test_three_channel_torchscript_export_matches_torch(random_ckpt, tmp_path):
 
 def test_infer_tool_with_onnxruntime_backend(exported, random_ckpt, tmp_path):
     onnx_path, images = exported
-    infer = _tool('infer_tool', ('tools', 'infer.py'))
+    infer = load_tool('tools/infer.py')
     out = tmp_path / 'out'
     assert infer.main([SYNTHETIC_CONFIG, random_ckpt, *images, '--out-dir', str(out),
                        '--backend', 'onnxruntime', '--onnx-model', onnx_path,
