@@ -7,8 +7,9 @@ Runtime (``tools/analysis_tools/inference_benchmark.py`` is the command line).
   candidates in every region: a heavy case for WBF), ms per image (wall and this process's
   CPU time), median of repeats.
 * :func:`bench_file_to_json`: the archive runner (``mmadpd.apis.archive.run_archive``, no
-  overlay, decoding in this process) over the same PNG files with each backend, one
-  backend after the other; ms per image, median and quartiles over passes.
+  overlay, decoding in this process) over the same PNG files with each backend, the ONNX
+  Runtime models taking turns pass by pass, torch in a block of its own after them; ms
+  per image, median and quartiles over passes.
 """
 from __future__ import annotations
 
@@ -65,38 +66,55 @@ def bench_postprocess(postprocessor, num_regions: int, num_classes: int, batch: 
 
 
 def bench_file_to_json(inferencers: Dict[str, object], files: Sequence[str],
-                       batch_sizes: Sequence[int] = (1, 16), repeats: int = 3) -> Dict:
+                       batch_sizes: Sequence[int] = (1, 16), repeats: int = 3,
+                       own_block: Sequence[str] = ('pytorch',)) -> Dict:
     """Per backend name and batch size: ms per file from reading the PNG to the written
-    JSON (no overlay), median over repeats, each repeat over all ``files``.
+    JSON (no overlay), median and quartiles over ``repeats`` passes over all ``files``.
 
-    The backends run one after the other, each with one warm-up pass first, as a user runs
-    one backend. The median is over passes, with the quartiles beside it: on the project's
-    2-core virtual machine the same ONNX Runtime network runs ~33 or ~52 ms in episodes of
-    ~10 s within one process (benchmarks/README.md), so a few passes land in one episode
-    and a figure needs passes spanning many (``repeats`` of 20 x 16 files: ~15 s).
+    The machine this was built on runs the same ONNX Runtime network at ~33 or ~52 ms in
+    episodes of seconds to minutes (benchmarks/README.md), so the backends to be compared
+    take turns pass by pass (a pass: all files, ~0.5-1 s), each episode then hitting them
+    alike. The backends named in ``own_block`` (torch: its OpenMP threads slowed ONNX
+    Runtime when the two alternated) run afterwards, each in a block of passes of its own.
+    Every backend gets one warm-up pass first.
     """
     from mmadpd.apis import expand_inputs, unique_stems
     from mmadpd.apis.archive import run_archive
 
     items = expand_inputs(list(files))
     stems = unique_stems(item.name for item in items)
-    out: Dict[str, Dict] = {}
+    passes: Dict[str, Dict[int, list]] = {name: {b: [] for b in batch_sizes}
+                                          for name in inferencers}
     with tempfile.TemporaryDirectory() as tmp:
-        def one_pass(inferencer, batch):
+        def one_pass(name, batch):
             start = time.perf_counter()
-            rows = run_archive(inferencer, items, stems, tmp, batch_size=batch, workers=0,
-                               overlay=False)
+            rows = run_archive(inferencers[name], items, stems, tmp, batch_size=batch,
+                               workers=0, overlay=False)
             assert all(row['status'] == 'ok' for row in rows)
-            return (time.perf_counter() - start) / len(items) * 1e3
+            passes[name][batch].append((time.perf_counter() - start) / len(items) * 1e3)
 
-        for name, inferencer in inferencers.items():
-            one_pass(inferencer, 1)
+        turns = [name for name in inferencers if name not in own_block]
+        blocks = [name for name in inferencers if name in own_block]
+        for name in turns:
+            one_pass(name, batch_sizes[0])
+            passes[name][batch_sizes[0]].pop()  # warm-up
+        for batch in batch_sizes:
+            for _ in range(repeats):
+                for name in turns:
+                    one_pass(name, batch)
+        for name in blocks:
+            one_pass(name, batch_sizes[0])
+            passes[name][batch_sizes[0]].pop()
             for batch in batch_sizes:
-                values = [one_pass(inferencer, batch) for _ in range(repeats)]
-                ms = statistics.median(values)
-                low, _, high = (statistics.quantiles(values, n=4) if len(values) > 1
-                                else (ms, ms, ms))
-                out.setdefault(name, {})[f'batch{batch}'] = {
-                    'ms_per_img': ms, 'img_per_s': 1e3 / ms, 'ms_per_img_p25': low,
-                    'ms_per_img_p75': high, 'repeats_ms': values}
+                for _ in range(repeats):
+                    one_pass(name, batch)
+    out: Dict[str, Dict] = {}
+    for name in inferencers:  # the caller's order
+        for batch, values in passes[name].items():
+            ms = statistics.median(values)
+            low, _, high = (statistics.quantiles(values, n=4) if len(values) > 1
+                            else (ms, ms, ms))
+            out.setdefault(name, {})[f'batch{batch}'] = {
+                'ms_per_img': ms, 'img_per_s': 1e3 / ms, 'ms_per_img_p25': low,
+                'ms_per_img_p75': high, 'repeats_ms': values}
     return out

@@ -1,5 +1,6 @@
 """Inference-at-scale benchmark (issue 26): batched post-processing, and file -> JSON with
-the torch network vs ONNX Runtime, side by side in one process.
+the torch network vs ONNX Runtime (the fp32 export and the opt-in INT8 model), side by side
+in one process.
 
     python tools/analysis_tools/inference_benchmark.py --out benchmarks/cpu_DATE_inference.json
         [--config configs/adpd/loc_adpd.py] [--checkpoint CKPT] [--onnx ONNX]
@@ -9,7 +10,8 @@ the torch network vs ONNX Runtime, side by side in one process.
 Without --checkpoint the config's model gets random weights with its output biases raised
 so that all 29 regions are present and every pathology positive (the heaviest
 post-processing case; a random model otherwise predicts nothing). Without --onnx the
-network is exported (dynamic batch) into a temporary folder first. The files are phantom
+network is exported (dynamic batch) into a temporary folder first; the INT8 model is
+quantised from it with the timed files as calibration images. The files are phantom
 chest X-rays (``make_phantom``) written as 8-bit PNGs of --file-size px. The JSON holds the
 load average before and after: numbers from a loaded machine are upper bounds.
 """
@@ -135,11 +137,23 @@ def main(argv=None):
                                       onnx_model=onnx_path, onnx_threads=args.threads,
                                       cfg_options={'model.postprocessor.batched': True})
             files = phantom_pngs(tmp, args.num_files, args.file_size)
+            # the opt-in INT8 model (tools/deployment/quantize_onnx.py), calibrated on the
+            # timed files: a speed figure (its accuracy: benchmarks/int8_accuracy.py)
+            from mmadpd.apis import expand_inputs
+            from mmadpd.apis.onnx_quantize import calibration_inputs, quantize_network
+
+            int8_path = osp.join(tmp, 'm_int8.onnx')
+            calibration, _ = calibration_inputs(torch_inf, expand_inputs(files), len(files))
+            res['int8_quantization'] = quantize_network(onnx_path, int8_path, calibration)
+            int8_inf = ADPDInferencer(args.config, ckpt, backend='onnxruntime',
+                                      onnx_model=int8_path, onnx_threads=args.threads,
+                                      cfg_options={'model.postprocessor.batched': True})
             res['file_case'] = (f'{args.num_files} phantom PNGs of {args.file_size} px, 8-bit, '
                                 f'{test_image_size(torch_inf.cfg)} px network input, no '
                                 f'overlay, decoding in the main process, {args.threads} '
                                 'threads')
-            timing = bench_file_to_json({'pytorch': torch_inf, 'onnxruntime': onnx_inf}, files,
+            timing = bench_file_to_json({'pytorch': torch_inf, 'onnxruntime': onnx_inf,
+                                         'onnxruntime_int8': int8_inf}, files,
                                         repeats=args.repeats)
             res['file_to_json'] = timing
             for name, per_batch in timing.items():
