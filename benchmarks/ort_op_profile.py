@@ -2,17 +2,20 @@
 convolutions run to this machine's best fp32 matrix product.
 
     python benchmarks/ort_op_profile.py --out benchmarks/cpu_DATE_ort_op_profile.json
-        [--onnx model.onnx] [--runs 60] [--threads 2]
+        [--onnx model.onnx] [--int8] [--runs 60] [--threads 2]
 
 Without --onnx the real config's network (configs/adpd/loc_adpd.py, 224 px, random
-weights: the work does not depend on them) is exported first, grey input, batch 1. The
-model runs --runs times under ONNX Runtime's profiler; per operator type the time per run
-is the sum of its kernels' medians. The convolutions' multiply-adds are counted on the
-exported graph (weight shape x output positions; an INT8 model's too), so their rate in
-GFLOP/s (2 per multiply-add, integer ones for INT8) can be set beside numpy's float32 matrix product (its BLAS, one thread per
-core)
-measured in the same process before and after: a rate near the matrix product's means
-the network is bound by arithmetic, not by the runtime.
+weights: the work does not depend on them) is exported first, grey input, batch 1;
+``--int8`` profiles that export quantised by ``mmadpd.apis.onnx_quantize`` instead (its
+scales calibrated on 8 random inputs: the kernels' speed does not depend on them, the
+model is for timing only). The model runs --runs times without, then --runs times under ONNX Runtime's
+profiler; per operator type the time per run is the sum of its kernels' medians (profiled
+run). The
+convolutions' multiply-adds are counted on the exported graph (weight shape x output
+positions; an INT8 model's too), so their rate in GFLOP/s (2 per multiply-add, integer
+ones for INT8) can be set beside numpy's float32 matrix product (its BLAS, one thread per
+core) measured in the same process before and after: a rate near the matrix product's
+means the network is bound by arithmetic, not by the runtime.
 """
 import argparse
 import collections
@@ -33,6 +36,7 @@ CONV_OPS = ('Conv', 'QLinearConv')  # fp32 (NCHWc or not) and INT8 kernels
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--onnx')
+    p.add_argument('--int8', action='store_true', help='quantise the model first')
     p.add_argument('--runs', type=int, default=60)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', required=True)
@@ -103,22 +107,37 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = args.onnx or export_random(osp.join(tmp, 'm.onnx'))
         res['model'] = args.onnx or f'{osp.relpath(CONFIG, ROOT)}, random weights, grey input'
+        if args.int8:
+            from mmadpd.apis.onnx_quantize import quantize_network
+
+            noise = np.random.default_rng(0).standard_normal((8, 1, 224, 224)).astype(np.float32)
+            res['quantization'] = quantize_network(path, osp.join(tmp, 'int8.onnx'), noise)
+            path = osp.join(tmp, 'int8.onnx')
+            res['model'] += ', INT8 (calibrated on random inputs: for timing only)'
         res['conv_multiply_adds'] = conv_multiply_adds(path)
         res['matmul_gflops_before'] = matmul_gflops()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        options.enable_profiling = True
-        options.profile_file_prefix = osp.join(tmp, 'profile')
-        session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-        name = session.get_inputs()[0].name
         x = np.random.default_rng(0).random((1, 1, 224, 224), dtype=np.float32)
-        for _ in range(5):
-            session.run(None, {name: x})
-        walls = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            session.run(None, {name: x})
-            walls.append((time.perf_counter() - start) * 1e3)
+
+        def timed_session(profile):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = args.threads
+            options.enable_profiling = profile
+            options.profile_file_prefix = osp.join(tmp, 'profile')
+            session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+            feed = {session.get_inputs()[0].name: x}
+            for _ in range(5):
+                session.run(None, feed)
+            walls = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                session.run(None, feed)
+                walls.append((time.perf_counter() - start) * 1e3)
+            return session, walls
+
+        # the profiler's own cost grows with the node count (an INT8 graph has ~3x the
+        # fp32 one's): the network's time comes from a session without it
+        _, walls = timed_session(False)
+        session, profiled = timed_session(True)
         events = json.load(open(session.end_profiling()))
         res['matmul_gflops_after'] = matmul_gflops()
     kernels = collections.defaultdict(list)
@@ -134,6 +153,7 @@ def main(argv=None):
         nodes[op_of[node]] += 1
     res['run_ms_median'] = statistics.median(walls)
     res['run_ms_quartiles'] = statistics.quantiles(walls, n=4)
+    res['profiled_run_ms_median'] = statistics.median(profiled)
     res['ms_per_run_by_op'] = {op: {'ms': ms, 'nodes': nodes[op]}
                                for op, ms in per_op.most_common()}
     conv_ms = sum(per_op.get(op, 0.0) for op in CONV_OPS)
@@ -142,7 +162,8 @@ def main(argv=None):
     from mmadpd.benchmark.results import write_json
 
     write_json(res, args.out, final=True)
-    print(f"network {res['run_ms_median']:.1f} ms (median of {args.runs}); convolutions "
+    print(f"network {res['run_ms_median']:.1f} ms (median of {args.runs}; "
+          f"{res['profiled_run_ms_median']:.1f} profiled); convolutions "
           f"{conv_ms:.1f} ms for {res['conv_multiply_adds'] / 1e9:.2f} G multiply-adds = "
           f"{res['conv_gflops']:.0f} GFLOP/s; numpy float32 matmul "
           f"{res['matmul_gflops_before']:.0f} / {res['matmul_gflops_after']:.0f} GFLOP/s "
