@@ -8,9 +8,10 @@ Without --onnx the real config's network (configs/adpd/loc_adpd.py, 224 px, rand
 weights: the work does not depend on them) is exported first, grey input, batch 1;
 ``--int8`` profiles that export quantised by ``mmadpd.apis.onnx_quantize`` instead (its
 scales calibrated on 8 random inputs: the kernels' speed does not depend on them, the
-model is for timing only). The model runs --runs times without, then --runs times under ONNX Runtime's
-profiler; per operator type the time per run is the sum of its kernels' medians (profiled
-run). The
+model is for timing only).
+
+The model runs --runs times without, then --runs times under ONNX Runtime's profiler; per
+operator type the time per run is the sum of its kernels' medians (profiled run). The
 convolutions' multiply-adds are counted on the exported graph (weight shape x output
 positions; an INT8 model's too), so their rate in GFLOP/s (2 per multiply-add, integer
 ones for INT8) can be set beside numpy's float32 matrix product (its BLAS, one thread per
