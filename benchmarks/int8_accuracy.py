@@ -18,6 +18,7 @@ import json
 import os.path as osp
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,7 +118,10 @@ def main(argv=None):
     register_all_modules(init_default_scope=True)
     torch.set_num_threads(args.threads)
     cfg = Config.fromfile(args.config)
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
     res = dict(command='python ' + ' '.join([osp.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+               commit=commit,
                device=f'CPU ({platform.processor() or platform.machine()})',
                config=args.config, checkpoint=args.checkpoint, calibration_count=args.count,
                seed=args.seed)

@@ -25,6 +25,7 @@ import os
 import os.path as osp
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -101,7 +102,10 @@ def main(argv=None):
     import numpy as np
     import onnxruntime as ort
 
+    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
     res = dict(command='python ' + ' '.join([osp.relpath(sys.argv[0], ROOT)] + sys.argv[1:]),
+               commit=commit,
                device=f'CPU ({platform.processor() or platform.machine()}, '
                       f'{os.cpu_count()} cores)', onnxruntime=ort.__version__,
                threads=args.threads, runs=args.runs, load_avg_start=list(os.getloadavg()))

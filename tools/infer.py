@@ -63,7 +63,9 @@ def parse_args(argv=None):
                         help='DataLoader processes decoding inputs (0: none)')
     parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch')
     parser.add_argument('--onnx-model', help='for --backend onnxruntime (default: '
-                        'CHECKPOINT with .onnx, as tools/deployment/pytorch2onnx.py writes)')
+                        'CHECKPOINT with .onnx, as tools/deployment/pytorch2onnx.py writes; '
+                        'an INT8 model of tools/deployment/quantize_onnx.py runs the same '
+                        'way, its results say so)')
     parser.add_argument('--onnx-threads', type=int, default=None,
                         help="ONNX Runtime's intra-op threads (default: one per core)")
     parser.add_argument('--resume', action='store_true',
