@@ -8,15 +8,14 @@ different numbers, so its accuracy is measured, not assumed
 
 The scheme is ONNX Runtime's own (``onnxruntime.quantization.quantize_static``): QDQ
 format, the convolutions only (the backbone, where the network's CPU time goes; the
-decoder's matrix products stay fp32), weights int8 per output channel, activations uint8 with MinMax
-ranges from calibration images run through the model's own preprocessing. On x86 CPUs
+decoder's matrix products stay fp32), weights int8 per output channel, activations uint8
+with MinMax ranges from calibration images run through the model's own preprocessing. On x86 CPUs
 without AVX512-VNNI (or AVX-VNNI) ONNX Runtime's uint8 x int8 kernels can saturate; such
 a CPU should be measured before an INT8 model is used there (ONNX Runtime's quantisation
 documentation, "reduce_range").
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import os.path as osp
@@ -25,6 +24,7 @@ from typing import Dict, Iterable, Optional, Sequence
 
 import numpy as np
 
+from .calibration import file_sha256
 from .onnx_export import ONNX_INPUT
 
 META_QUANTIZATION = 'mmadpd.quantization'
@@ -36,14 +36,6 @@ def quantization_of(metadata: Dict[str, str]) -> Optional[Dict]:
     """The quantisation record of an ONNX model's metadata map, or None (fp32)."""
     value = metadata.get(META_QUANTIZATION)
     return json.loads(value) if value else None
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Calibration:
@@ -96,7 +88,7 @@ def quantize_network(fp32_path: str, out_path: str, calibration: np.ndarray) -> 
                          f'inputs have {batches[0].shape[1]} channels')
     record = {'format': 'QDQ', 'ops': list(QUANTIZED_OPS), 'weights': 'int8 per channel',
               'activations': 'uint8', 'calibration': 'MinMax',
-              'calibration_images': len(batches), 'source_sha256': _sha256(fp32_path),
+              'calibration_images': len(batches), 'source_sha256': file_sha256(fp32_path),
               'tool': 'onnxruntime.quantization.quantize_static'}
     folder = osp.dirname(osp.abspath(out_path))
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
