@@ -108,8 +108,13 @@ def draw_detections(image: np.ndarray,
 
     def rect(box, color, style, width, alpha=1.0):
         x1, y1, x2, y2 = box
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color,
-                               linestyle=style, linewidth=width, alpha=alpha))
+        # The same pixels as add_patch with the default face, faster per box (hundreds per
+        # overlay): add_artist skips the data-limit update (the view limits are fixed
+        # above), and an explicit 'none' face skips resolving the default 'C0' through
+        # the colour cycle (unfilled, the face is never drawn)
+        ax.add_artist(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, facecolor='none',
+                                edgecolor=color, linestyle=style, linewidth=width,
+                                alpha=alpha))
 
     all_regions = _rows(region_boxes, 4)
     for r, box in enumerate(all_regions):

@@ -59,3 +59,40 @@ def test_pr_curve_png(tmp_path):
                           str(tmp_path / 'sub' / 'pr.png'))
     im = cv2.imread(path)
     assert im is not None and im.shape[0] > 100
+
+
+def test_fast_box_drawing_gives_the_plain_add_patch_pixels(monkeypatch):
+    """detections.py adds its rectangles with add_artist (no data-limit update) and a
+    'none' face (no colour-cycle lookup), for speed; the overlay must be the one plain
+    add_patch with the default face draws, pixel for pixel."""
+    from matplotlib.axes import Axes
+    from matplotlib.patches import Rectangle
+
+    import mmadpd.visualization.detections as detections
+
+    rng = np.random.default_rng(0)
+    corners = np.sort(rng.uniform(0, 200, (29, 2, 2)), axis=1)  # [:, 0] min x, y; [:, 1] max
+    regions = np.stack([corners[:, 0, 0], corners[:, 0, 1], corners[:, 1, 0],
+                        corners[:, 1, 1]], axis=1)
+    kwargs = dict(boxes=regions[:3], labels=[0, 1, 2], scores=[0.9, 0.5, 0.7],
+                  class_names=['a', 'b', 'c'], gt_boxes=regions[3:5], gt_labels=[0, 2],
+                  region_boxes=regions, region_names=[f'r{i}' for i in range(29)],
+                  fused_regions=[[0, 4, 9], [1], [2, 28]], title='t')
+    image = rng.integers(0, 256, (200, 240), dtype=np.uint8)
+    fast = draw_detections(image, **kwargs)
+    add_artist, routed = Axes.add_artist, []
+
+    def through_add_patch(self, artist):
+        if isinstance(artist, Rectangle):
+            routed.append(artist)
+            return self.add_patch(artist)
+        return add_artist(self, artist)
+
+    def default_face(*args, facecolor=None, **kw):
+        assert facecolor == 'none'
+        return Rectangle(*args, **kw)
+
+    monkeypatch.setattr(Axes, 'add_artist', through_add_patch)
+    monkeypatch.setattr(detections, 'Rectangle', default_face)
+    np.testing.assert_array_equal(fast, draw_detections(image, **kwargs))
+    assert len(routed) == 29 + 3 + 2 + 6  # regions, predictions, GT, fused outlines
