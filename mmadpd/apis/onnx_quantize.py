@@ -29,7 +29,9 @@ from .onnx_export import ONNX_INPUT
 
 META_QUANTIZATION = 'mmadpd.quantization'
 QUANTIZED_OPS = ('Conv',)
-QDQ_OPS = ('QuantizeLinear', 'DequantizeLinear')
+# node types that only a quantised graph has (QDQ and QOperator formats)
+QUANTIZED_NODE_TYPES = ('QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'ConvInteger',
+                        'QLinearMatMul', 'MatMulInteger')
 
 
 def quantization_of(metadata: Dict[str, str]) -> Optional[Dict]:
@@ -78,9 +80,11 @@ def quantize_network(fp32_path: str, out_path: str, calibration: np.ndarray) -> 
                                           quant_pre_process, quantize_static)
 
     source = onnx.load(fp32_path)
-    if any(node.op_type in QDQ_OPS for node in source.graph.node):
-        raise ValueError(f'{fp32_path}: already quantised (it has QuantizeLinear nodes); '
-                         f'quantise the fp32 export')
+    quantized_nodes = sorted({node.op_type for node in source.graph.node
+                              if node.op_type in QUANTIZED_NODE_TYPES})
+    if quantized_nodes:
+        raise ValueError(f'{fp32_path}: already quantised (it has {", ".join(quantized_nodes)} '
+                         f'nodes); quantise the fp32 export')
     batches = calibration_batches(calibration)
     channels = source.graph.input[0].type.tensor_type.shape.dim[1].dim_value
     if channels and batches[0].shape[1] != channels:
@@ -91,6 +95,7 @@ def quantize_network(fp32_path: str, out_path: str, calibration: np.ndarray) -> 
               'calibration_images': len(batches), 'source_sha256': file_sha256(fp32_path),
               'tool': 'onnxruntime.quantization.quantize_static'}
     folder = osp.dirname(osp.abspath(out_path))
+    os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         prepared, quantized = osp.join(tmp, 'prepared.onnx'), osp.join(tmp, 'int8.onnx')
         # shape inference + constant folding first, as ONNX Runtime's guide asks

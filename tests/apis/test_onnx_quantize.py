@@ -13,7 +13,7 @@ from apis_checkpoint import SYNTHETIC_CONFIG, load_tool
 @pytest.fixture(scope='module')
 def quantized(exported, random_ckpt, tmp_path_factory):
     fp32, images = exported
-    out = str(tmp_path_factory.mktemp('int8') / 'model_int8.onnx')
+    out = str(tmp_path_factory.mktemp('int8') / 'new_folder' / 'model_int8.onnx')
     tool = load_tool('tools/deployment/quantize_onnx.py')
     assert tool.main([SYNTHETIC_CONFIG, random_ckpt, '--onnx', fp32, '--out', out,
                       '--images', *images, '--count', '3']) == 0
@@ -72,7 +72,7 @@ def test_quantizing_twice_and_bad_inputs_are_refused(quantized, random_ckpt, tmp
     from mmadpd.apis.onnx_quantize import quantize_network
 
     fp32, out, images = quantized
-    with pytest.raises(ValueError, match='already quantised'):
+    with pytest.raises(ValueError, match='already quantised.*DequantizeLinear'):
         quantize_network(out, str(tmp_path / 'again.onnx'), np.zeros((1, 1, 128, 128)))
     with pytest.raises(ValueError, match='calibration inputs must be'):
         quantize_network(fp32, str(tmp_path / 'none.onnx'), np.zeros((0, 1, 128, 128)))
