@@ -143,7 +143,8 @@ def main(argv=None):
             from mmadpd.apis.onnx_quantize import calibration_inputs, quantize_network
 
             int8_path = osp.join(tmp, 'm_int8.onnx')
-            calibration, _ = calibration_inputs(torch_inf, expand_inputs(files), len(files))
+            calibration, _ = calibration_inputs(torch_inf, expand_inputs(files), len(files),
+                                                channels=onnx_inf.network.input_channels or 3)
             res['int8_quantization'] = quantize_network(onnx_path, int8_path, calibration)
             int8_inf = ADPDInferencer(args.config, ckpt, backend='onnxruntime',
                                       onnx_model=int8_path, onnx_threads=args.threads,
