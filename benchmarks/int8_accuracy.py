@@ -37,20 +37,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def split_files(cfg, split):
-    """(image paths in image-id order, per-image GT {'bboxes' xyxy, 'labels' names})."""
+def split_files(cfg, split, class_names):
+    """(image paths in image-id order, per-image GT as ``load_cxr8_coco`` gives it)."""
+    from mmadpd.evaluation.reference_predictors import load_cxr8_coco
+
     ds = cfg[f'{split}_dataloader']['dataset']
     root = ds.get('data_root') or ''
-    coco = json.load(open(osp.join(root, ds['ann_file'])))
-    names = {c['id']: c['name'] for c in coco['categories']}
-    images = sorted(coco['images'], key=lambda im: im['id'])
-    gts = {im['id']: {'bboxes': [], 'labels': []} for im in images}
-    for a in coco['annotations']:
-        x, y, w, h = a['bbox']
-        gts[a['image_id']]['bboxes'].append([x, y, x + w, y + h])
-        gts[a['image_id']]['labels'].append(names[a['category_id']])
+    images, gts, _ = load_cxr8_coco(osp.join(root, ds['ann_file']), class_names)
     folder = osp.join(root, ds.get('data_prefix', {}).get('img', ''))
-    return [osp.join(folder, im['file_name']) for im in images], [gts[im['id']] for im in images]
+    return [osp.join(folder, im['file_name']) for im in images], gts
 
 
 def predict(inferencer, files):
@@ -103,7 +98,6 @@ def main(argv=None):
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
             sys.exit(f'not found: {path} (run `make demo` first, or pass --config/--checkpoint)')
-    import numpy as np
     import torch
     from mmengine.config import Config
 
@@ -126,8 +120,8 @@ def main(argv=None):
                config=args.config, checkpoint=args.checkpoint, calibration_count=args.count,
                seed=args.seed)
     torch_inf = ADPDInferencer(args.config, args.checkpoint, device='cpu')
-    val_files, _ = split_files(cfg, 'val')
-    test_files, test_gts = split_files(cfg, 'test')
+    val_files, _ = split_files(cfg, 'val', torch_inf.class_names)
+    test_files, test_gts = split_files(cfg, 'test', torch_inf.class_names)
     with tempfile.TemporaryDirectory() as tmp:
         fp32, int8 = osp.join(tmp, 'fp32.onnx'), osp.join(tmp, 'int8.onnx')
         export_onnx(torch_inf.model, fp32, test_image_size(cfg), dynamic_batch=True)
@@ -141,11 +135,8 @@ def main(argv=None):
         for name, path in (('fp32', fp32), ('int8', int8)):
             inf = ADPDInferencer(args.config, args.checkpoint, backend='onnxruntime',
                                  onnx_model=path, onnx_threads=args.threads)
-            gts = [{'bboxes': np.asarray(g['bboxes'], np.float64).reshape(-1, 4),
-                    'labels': np.asarray([inf.class_names.index(n) for n in g['labels']],
-                                         np.int64)} for g in test_gts]
             preds, raw = predict(inf, test_files)
-            summary = summarize(evaluate_detections(preds, gts, len(inf.class_names)),
+            summary = summarize(evaluate_detections(preds, test_gts, len(inf.class_names)),
                                 inf.class_names)
             res[name] = {k: v for k, v in summary.items() if k == 'mAP' or '@' in k}
             outputs[name] = (preds, raw, len(inf.class_names))

@@ -22,7 +22,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SYNTHETIC = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd_synthetic.py')
 
 
-def export_random(path):
+def export_random(path, config=SYNTHETIC, size=224):
+    """Export ``config``'s network with random weights (seed 0), grey input, batch 1, at
+    ``size`` px: timing needs the architecture, not trained weights."""
     import torch
     from mmengine.config import Config
 
@@ -32,10 +34,10 @@ def export_random(path):
     from mmadpd.utils import register_all_modules
 
     register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(SYNTHETIC)
+    cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
-    return export_onnx(MODELS.build(cfg.model).eval(), path, 224)
+    return export_onnx(MODELS.build(cfg.model).eval(), path, size)
 
 
 def windows(session, seconds, window):

@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from ort_episodes import export_random  # this script's folder is on sys.path
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs', 'adpd', 'loc_adpd.py')
 CONV_OPS = ('Conv', 'QLinearConv')  # fp32 (NCHWc or not) and INT8 kernels
@@ -43,22 +45,6 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--out', required=True)
     return p.parse_args(argv)
-
-
-def export_random(path):
-    import torch
-    from mmengine.config import Config
-
-    from mmdet.registry import MODELS
-
-    from mmadpd.apis.onnx_export import export_onnx, test_image_size
-    from mmadpd.utils import register_all_modules
-
-    register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(CONFIG)
-    cfg.model.backbone.init_cfg = None
-    torch.manual_seed(0)
-    return export_onnx(MODELS.build(cfg.model).eval(), path, test_image_size(cfg))
 
 
 def conv_multiply_adds(path):
@@ -110,7 +96,7 @@ def main(argv=None):
                       f'{os.cpu_count()} cores)', onnxruntime=ort.__version__,
                threads=args.threads, runs=args.runs, load_avg_start=list(os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.onnx or export_random(osp.join(tmp, 'm.onnx'))
+        path = args.onnx or export_random(osp.join(tmp, 'm.onnx'), CONFIG, 224)
         res['model'] = args.onnx or f'{osp.relpath(CONFIG, ROOT)}, random weights, grey input'
         if args.int8:
             from mmadpd.apis.onnx_quantize import quantize_network
